@@ -1,0 +1,159 @@
+"""Every numba kernel of farfield, and nothing else.
+
+Each kernel has a plain-numpy reference in ``tests/reference.py`` that the tests compare against on random
+inputs. Arrays are C-contiguous float64 / complex128 / int64; kernels never allocate their outputs, callers
+pass them in. ``prange`` runs over frequency or over grid points.
+
+Sign convention: the cross-spectrum of pair ``(i, j)`` is ``R_ij(f) = E[X_i(f) conj(X_j(f))]``; a source whose
+wave reaches mic i ``tau_ij`` seconds after mic j gives ``R_ij ~ exp(-1j * w * tau_ij)``, and its steered
+response is ``Re(R_ij * exp(+1j * w * tau_ij))``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin,
+                         raw, phat, weight, noise, power, emit, out_raw, out_phat, out_weight, out_noise):  # pragma: no cover
+    """Recursive averages of pair cross-spectra, raw and speech-weighted PHAT, with a per-bin noise floor.
+
+    X: (C, F, T) complex STFT frames. pair_i, pair_j: (P,) int64 mic indices; the first ``n_off`` pairs are
+    distinct mics (i < j), the rest may be auto-spectra (i == j).
+    Per bin f and frame t (p = mean_m |X_m|^2):
+
+    * ``power <- power_alpha * power + (1 - power_alpha) * p`` (lightly smoothed power);
+    * ``noise <- power`` if ``power < noise`` else ``noise * noise_rise`` (minimum tracking with slow rise);
+    * speech weight ``w = clip(1 - margin * noise / p, 0, 1)``;
+    * ``raw[k] <- alpha * raw[k] + (1 - alpha) * X_i conj(X_j)`` for all P pairs;
+    * ``phat[k] <- alpha * phat[k] + (1 - alpha) * w * X_i conj(X_j) / |X_i conj(X_j)|`` for the n_off pairs;
+    * ``weight <- alpha * weight + (1 - alpha) * w``.
+
+    State arrays (raw (P, F), phat (n_off, F), weight, noise, power (F,)) are updated in place. After each
+    frame t with ``emit[t]`` the states are copied to ``out_raw (E, P, F)``, ``out_phat (E, n_off, F)``,
+    ``out_weight (E, F)`` and ``out_noise (E, F)``.
+    """
+    C, F, T = X.shape
+    P = pair_i.shape[0]
+    beta = 1.0 - alpha
+    for f in prange(F):
+        k = 0
+        for t in range(T):
+            pw = 0.0
+            for c in range(C):
+                v = X[c, f, t]
+                pw += v.real * v.real + v.imag * v.imag
+            pw /= C
+            if power[f] <= 0.0:
+                power[f] = pw
+            else:
+                power[f] = power_alpha * power[f] + (1.0 - power_alpha) * pw
+            if noise[f] <= 0.0 or power[f] < noise[f]:
+                noise[f] = power[f]
+            else:
+                noise[f] *= noise_rise
+            w = 0.0
+            if pw > 1e-30:
+                w = 1.0 - margin * noise[f] / pw
+                if w < 0.0:
+                    w = 0.0
+                elif w > 1.0:
+                    w = 1.0
+            weight[f] = alpha * weight[f] + beta * w
+            for q in range(P):
+                cs = X[pair_i[q], f, t] * np.conj(X[pair_j[q], f, t])
+                raw[q, f] = alpha * raw[q, f] + beta * cs
+                if q < n_off:
+                    m = abs(cs)
+                    if m > 1e-30:
+                        phat[q, f] = alpha * phat[q, f] + beta * w * cs / m
+                    else:
+                        phat[q, f] = alpha * phat[q, f]
+            if emit[t]:
+                for q in range(P):
+                    out_raw[k, q, f] = raw[q, f]
+                for q in range(n_off):
+                    out_phat[k, q, f] = phat[q, f]
+                out_weight[k, f] = weight[f]
+                out_noise[k, f] = noise[f]
+                k += 1
+
+
+@njit(cache=True, parallel=True)
+def srp_lookup(cc, idx0, frac, out):  # pragma: no cover - compiled
+    """Steered response from interpolated cross-correlations.
+
+    cc: (P, L) real, circular GCC of each pair (lag 0 at index 0). idx0: (G, P) int64 lag index of each grid
+    point's TDOA (floor, in [0, L)); frac: (G, P) float fractional part. out: (G,) real, the sum over pairs of
+    the linearly interpolated correlation.
+    """
+    G, P = idx0.shape
+    L = cc.shape[1]
+    for g in prange(G):
+        s = 0.0
+        for p in range(P):
+            i0 = idx0[g, p]
+            i1 = i0 + 1
+            if i1 == L:
+                i1 = 0
+            w = frac[g, p]
+            s += (1.0 - w) * cc[p, i0] + w * cc[p, i1]
+        out[g] = s
+
+
+@njit(cache=True, parallel=True)
+def srp_exact(C, tau, omega, out):  # pragma: no cover - compiled
+    """Frequency-domain steered response power.
+
+    C: (P, F) complex weighted cross-spectra. tau: (G, P) TDOA of each grid point, seconds.
+    omega: (F,) angular frequency rad/s. out: (G,) real, ``sum_p sum_f Re(C[p, f] exp(1j omega_f tau[g, p]))``.
+    """
+    G, P = tau.shape
+    F = omega.shape[0]
+    for g in prange(G):
+        s = 0.0
+        for p in range(P):
+            t = tau[g, p]
+            for f in range(F):
+                ph = omega[f] * t
+                c = C[p, f]
+                s += c.real * np.cos(ph) - c.imag * np.sin(ph)
+        out[g] = s
+
+
+@njit(cache=True)
+def zero_around_lags(cc, centre, half_width):  # pragma: no cover - compiled
+    """Set ``cc[p, centre[p] - half_width : centre[p] + half_width + 1]`` (circularly) to zero, in place."""
+    P, L = cc.shape
+    for p in range(P):
+        for d in range(-half_width, half_width + 1):
+            k = (centre[p] + d) % L
+            cc[p, k] = 0.0
+
+
+@njit(cache=True, parallel=True)
+def music_pseudospectrum(En, delays, omega, out):  # pragma: no cover - compiled
+    """MUSIC pseudo-spectrum per grid point and frequency.
+
+    En: (F, M, K) complex noise-subspace basis per frequency. delays: (G, M) arrival time of each mic per grid
+    point, seconds. omega: (F,) rad/s. out: (G, F) real, ``M / ||En^H a||^2`` with
+    ``a_m = exp(-1j omega delays[g, m])`` (so a pure steering vector in the signal subspace gives a peak).
+    """
+    G, M = delays.shape
+    F = omega.shape[0]
+    K = En.shape[2]
+    for g in prange(G):
+        a = np.empty(M, dtype=np.complex128)
+        for f in range(F):
+            for m in range(M):
+                ph = -omega[f] * delays[g, m]
+                a[m] = np.cos(ph) + 1j * np.sin(ph)
+            proj = 0.0
+            for k in range(K):
+                acc = 0.0 + 0.0j
+                for m in range(M):
+                    acc += np.conj(En[f, m, k]) * a[m]
+                proj += acc.real * acc.real + acc.imag * acc.imag
+            out[g, f] = M / max(proj, 1e-12)

@@ -1,0 +1,463 @@
+"""Sound-source localization: GCC-PHAT, SRP-PHAT (with coarse-to-fine search) and (normalized) MUSIC.
+
+Shapes: waveforms ``(n_mics, samples)``; STFT frames ``(n_mics, freq, frames)``; direction grids
+``(n_points, 3)`` unit vectors. Angles in degrees (see :mod:`farfield.geometry`).
+
+:class:`Localizer` is streaming: feed it blocks of any size (or STFT frames) and it returns one
+:class:`LocalizationFrame` every ``update_every`` STFT hops, each with up to ``max_sources`` detections.
+Silence and incoherent noise give frames with no detections: a detection needs the frame's level to stand
+``min_snr_db`` above a running noise floor and its steered response (``confidence``, the mean PHAT-weighted
+correlation over pairs, 1.0 for a perfectly coherent plane wave) to reach ``min_confidence``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d
+
+from . import kernels
+from ._validate import check_not_silent, check_sample_rate, check_signals
+from .geometry import SPEED_OF_SOUND, ArrayGeometry, angular_distance_deg, load_array, unit_to_az_el
+from .grids import DirectionGrid, coarse_grid_for, make_grid, nearest_point
+from .stft import StreamingSTFT
+
+METHODS = ("srp-phat", "music", "normmusic")
+
+
+# --------------------------------------------------------------------------- pairwise TDOA
+def gcc_phat(x: np.ndarray, y: np.ndarray, sample_rate: int, *, max_tau_s: float | None = None,
+             interp: int = 16) -> tuple[float, float]:
+    """Time difference of arrival of ``x`` relative to ``y`` by GCC-PHAT.
+
+    Args:
+        x, y: mono signals ``(samples,)``.
+        sample_rate: Hz.
+        max_tau_s: search only lags within +-max_tau_s (e.g. mic distance / c).
+        interp: upsampling factor of the correlation; a parabola through the peak refines it further.
+
+    Returns:
+        ``(tau_s, peak)``: the delay in seconds (positive when ``x`` lags ``y``) and the PHAT correlation
+        peak height (1.0 for identical, purely delayed signals).
+    """
+    sr = check_sample_rate(sample_rate)
+    a = check_signals(np.atleast_2d(x), n_channels=1, name="x")[0]
+    b = check_signals(np.atleast_2d(y), n_channels=1, name="y")[0]
+    if a.size != b.size:
+        raise ValueError(f"x and y must have the same length, got {a.size} and {b.size} samples")
+    n = 1 << int(math.ceil(math.log2(2 * a.size)))
+    A, B = np.fft.rfft(a, n), np.fft.rfft(b, n)
+    R = A * np.conj(B)
+    mag = np.abs(R)
+    if not np.any(mag > 0):
+        raise ValueError("x and y have no common energy (one of them is silent); cannot estimate a delay")
+    R = np.where(mag > 1e-12 * mag.max(), R / np.maximum(mag, 1e-300), 0.0)
+    cc = np.fft.irfft(R, n * interp) * interp * n / max(1, np.count_nonzero(mag > 1e-12 * mag.max()))
+    max_shift = n * interp // 2
+    if max_tau_s is not None:
+        max_shift = min(max_shift, int(math.ceil(max_tau_s * sr * interp)) + 1)
+    cc = np.concatenate([cc[-max_shift:], cc[: max_shift + 1]])
+    k = int(np.argmax(cc))
+    shift = float(k)
+    if 0 < k < cc.size - 1:
+        y0, y1, y2 = cc[k - 1], cc[k], cc[k + 1]
+        den = y0 - 2 * y1 + y2
+        if den < 0:
+            shift += 0.5 * (y0 - y2) / den
+    return (shift - max_shift) / (interp * sr), float(cc[k])
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class Detection:
+    """One source candidate in one localization frame."""
+
+    azimuth_deg: float
+    elevation_deg: float
+    power_db: float
+    """Delay-and-sum beam power towards the detection, dB re full scale (band-limited)."""
+    confidence: float
+    """Mean PHAT correlation over pairs at the peak (SRP-PHAT) or normalized MUSIC peak, in [0, 1]."""
+    unit: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class LocalizationFrame:
+    """Output of the localizer for one update."""
+
+    time_s: float
+    """Centre of the newest STFT frame that went into this update, seconds from stream start."""
+    power_db: float
+    """Band-limited input level (mean over mics), dB re full scale."""
+    noise_floor_db: float
+    detections: tuple[Detection, ...] = field(default_factory=tuple)
+
+
+# --------------------------------------------------------------------------- SRP-PHAT engine
+class SteeredResponse:
+    """SRP-PHAT on a direction grid from smoothed cross-spectra, ODAS-style.
+
+    The PHAT-weighted cross-spectra are turned into interpolated cross-correlations (one inverse FFT per pair);
+    the response of a grid point is the sum over pairs of the correlation at that point's TDOA (precomputed
+    lag tables). With ``refine`` the search is coarse-to-fine: a coarse icosahedral grid is scanned on
+    max-filtered correlations (an upper bound of every fine point it covers), then only the fine points of
+    the best coarse cells are evaluated.
+    """
+
+    def __init__(self, array: ArrayGeometry, sample_rate: int, frame_size: int, grid: DirectionGrid, *,
+                 freq_range: tuple[float, float] = (300.0, 6000.0), interp: int = 4, refine: bool = True,
+                 n_refine_cells: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
+        self.array, self.grid = array, grid
+        self.sample_rate, self.frame_size, self.interp = sample_rate, frame_size, interp
+        freqs = np.fft.rfftfreq(frame_size, 1.0 / sample_rate)
+        lo, hi = freq_range
+        if not 0 <= lo < hi:
+            raise ValueError(f"freq_range must be (low, high) with 0 <= low < high, got {freq_range}")
+        if lo >= sample_rate / 2:
+            raise ValueError(f"freq_range starts at {lo} Hz, above the Nyquist frequency {sample_rate / 2} Hz")
+        self.band = (freqs >= lo) & (freqs <= min(hi, sample_rate / 2)) & (freqs > 0)
+        self.n_band = int(self.band.sum())
+        if self.n_band < 4:
+            raise ValueError(f"freq_range {freq_range} keeps only {self.n_band} frequency bins at frame_size "
+                             f"{frame_size}; widen it or use a longer frame")
+        self.omega = 2 * np.pi * freqs
+        self.n_lags = frame_size * interp
+        self.speed_of_sound = speed_of_sound
+        self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
+        self.idx0, self.frac = self._lag_tables(self.tau)
+        hi_eff = min(hi, sample_rate / 2)
+        self.suppress_half_width = max(1, int(math.ceil(interp * sample_rate / (2.0 * hi_eff))))
+        self.refine = refine and grid.n_points > 64
+        if self.refine:
+            self.coarse = coarse_grid_for(grid)
+            owner = nearest_point(self.coarse, grid.units)
+            self.members = [np.flatnonzero(owner == c) for c in range(self.coarse.n_points)]
+            ctau = array.tdoas_s(self.coarse.units, speed_of_sound)
+            self.c_idx0, self.c_frac = self._lag_tables(ctau)
+            spread = np.abs(self.tau - ctau[owner]) * sample_rate * interp
+            self.coarse_half_width = int(math.ceil(spread.max())) + 1
+            self.n_refine_cells = n_refine_cells
+
+    def _lag_tables(self, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lag = tau * self.sample_rate * self.interp
+        lo = np.floor(lag)
+        idx0 = (lo.astype(np.int64) % self.n_lags).astype(np.int64)
+        return np.ascontiguousarray(idx0), np.ascontiguousarray(lag - lo)
+
+    def correlations(self, phat: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """Band-limited cross-correlations ``(P, n_lags)`` from weighted PHAT cross-spectra ``phat (P, F)``
+        (averages of ``w * X_i conj(X_j) / |X_i conj(X_j)|``) and the average weights ``weight (F,)``.
+
+        Scaled so that a perfectly coherent plane wave gives 1.0 at its lag.
+        """
+        total = float(np.sum(weight[self.band]))
+        C = np.where(self.band[None, :], phat, 0.0)
+        return np.fft.irfft(C, self.n_lags, axis=1) * (self.n_lags / (2.0 * max(total, 1e-12)))
+
+    def response(self, cc: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
+        """Steered response of all fine grid points (or of ``points``) from correlations ``cc``."""
+        if points is None:
+            out = np.empty(self.grid.n_points)
+            kernels.srp_lookup(cc, self.idx0, self.frac, out)
+            return out
+        out = np.empty(points.size)
+        kernels.srp_lookup(cc, np.ascontiguousarray(self.idx0[points]), np.ascontiguousarray(self.frac[points]), out)
+        return out
+
+    def best_point(self, cc: np.ndarray) -> tuple[int, float]:
+        """Index of the grid point with the largest response, and that response."""
+        if not self.refine:
+            r = self.response(cc)
+            g = int(np.argmax(r))
+            return g, float(r[g])
+        env = np.ascontiguousarray(maximum_filter1d(cc, 2 * self.coarse_half_width + 1, axis=1, mode="wrap"))
+        coarse = np.empty(self.coarse.n_points)
+        kernels.srp_lookup(env, self.c_idx0, self.c_frac, coarse)
+        cells = np.argsort(coarse)[::-1][: self.n_refine_cells]
+        pts = np.concatenate([self.members[c] for c in cells])
+        r = self.response(cc, pts)
+        k = int(np.argmax(r))
+        return int(pts[k]), float(r[k])
+
+    def suppress(self, cc: np.ndarray, point: int) -> None:
+        """Remove a found source from ``cc`` (zero each pair's correlation around its lag), in place."""
+        centre = np.rint(self.tau[point] * self.sample_rate * self.interp).astype(np.int64) % self.n_lags
+        kernels.zero_around_lags(cc, centre, self.suppress_half_width)
+
+    def beam_power(self, R: np.ndarray, diag: np.ndarray, point: int) -> float:
+        """Delay-and-sum output power towards ``point`` from raw cross-spectra ``R (P, F)`` and
+        auto-spectra ``diag (M, F)``; mean square per sample, band-limited."""
+        out = np.empty(1)
+        kernels.srp_exact(np.ascontiguousarray(np.where(self.band, R, 0.0)),
+                          np.ascontiguousarray(self.tau[point: point + 1]), self.omega, out)
+        M = diag.shape[0]
+        total = (np.sum(diag[:, self.band].real) + 2.0 * out[0]) / (M * M)
+        return max(total, 0.0) * 4.0 / self.frame_size**2
+
+
+# --------------------------------------------------------------------------- streaming localizer
+class Localizer:
+    """Streaming multi-source localizer.
+
+    Args:
+        array: an :class:`ArrayGeometry`, a built-in profile name or a TOML path.
+        sample_rate: Hz of the audio that will be fed.
+        method: ``"srp-phat"`` (default), ``"music"`` or ``"normmusic"``.
+        grid: ``"auto"`` (half-sphere for planar arrays, circle for linear ones, sphere otherwise),
+            ``"circle"``, ``"sphere"``, ``"half-sphere"`` or a :class:`DirectionGrid`.
+        grid_resolution: circle: number of azimuths (360); sphere: icosahedral level (4 = 2562 points).
+        frame_size, hop_size: STFT sizes in samples.
+        freq_range: band used for localization, Hz.
+        smoothing_s: time constant of the cross-spectrum average, seconds.
+        noise_margin_db: a time-frequency bin takes part in SRP-PHAT with weight ``1 - margin * noise / power``
+            (0 when it is not this far above the bin's tracked noise floor); stationary noise is ignored.
+        noise_rise_db_s: how fast the per-bin noise floor may rise, dB per second.
+        update_every: STFT hops per localization update.
+        max_sources: most detections per update.
+        min_separation_deg: detections closer than this to a stronger one are dropped.
+        min_confidence: smallest steered response (mean PHAT correlation) that counts as a source.
+        min_snr_db: the frame level must exceed the running noise floor by this much.
+        refine: coarse-to-fine search (SRP-PHAT only).
+        interp: upsampling of the cross-correlations.
+
+    ``latency_samples``: a detection can only use audio up to the end of the newest frame; its time stamp is
+    that frame's centre, ``frame_size / 2`` samples before the newest input.
+    """
+
+    def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, method: str = "srp-phat",
+                 grid: str | DirectionGrid = "auto", grid_resolution: int | None = None,
+                 frame_size: int = 512, hop_size: int = 256, freq_range: tuple[float, float] = (300.0, 6000.0),
+                 smoothing_s: float = 0.12, noise_margin_db: float = 5.0, noise_rise_db_s: float = 2.0,
+                 update_every: int = 2, max_sources: int = 3,
+                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, min_snr_db: float = 3.0,
+                 refine: bool = True, interp: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
+        self.array = load_array(array)
+        self.sample_rate = check_sample_rate(sample_rate)
+        if method not in METHODS:
+            raise ValueError(f"unknown method '{method}'; expected one of {METHODS}")
+        if max_sources < 1:
+            raise ValueError(f"max_sources must be >= 1, got {max_sources}")
+        if update_every < 1:
+            raise ValueError(f"update_every must be >= 1, got {update_every}")
+        if smoothing_s <= 0:
+            raise ValueError(f"smoothing_s must be > 0 seconds, got {smoothing_s}")
+        self.method = method
+        if isinstance(grid, DirectionGrid):
+            self.grid = grid
+        elif grid == "auto":
+            if self.array.is_linear:
+                self.grid = make_grid("circle", grid_resolution)
+            elif self.array.is_planar:
+                self.grid = make_grid("half-sphere", grid_resolution)
+            else:
+                self.grid = make_grid("sphere", grid_resolution)
+        else:
+            self.grid = make_grid(grid, grid_resolution)
+        self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
+        self.frame_size, self.hop_size = frame_size, hop_size
+        self.update_every = int(update_every)
+        self.max_sources = int(max_sources)
+        self.min_separation_deg = float(min_separation_deg)
+        self.min_confidence = float(min_confidence)
+        self.min_snr_db = float(min_snr_db)
+        self.alpha = math.exp(-hop_size / (smoothing_s * self.sample_rate))
+        self.power_alpha = math.exp(-hop_size / (0.04 * self.sample_rate))
+        self.noise_rise = 10 ** (noise_rise_db_s * hop_size / self.sample_rate / 10)
+        self.noise_margin = 10 ** (noise_margin_db / 10)
+        self.engine = SteeredResponse(self.array, self.sample_rate, frame_size, self.grid, freq_range=freq_range,
+                                      interp=interp, refine=refine and method == "srp-phat",
+                                      speed_of_sound=speed_of_sound)
+        M = self.array.n_mics
+        pairs = self.array.pairs
+        self._pi = np.ascontiguousarray(np.concatenate([pairs[:, 0], np.arange(M)]))
+        self._pj = np.ascontiguousarray(np.concatenate([pairs[:, 1], np.arange(M)]))
+        self._n_pairs = pairs.shape[0]
+        if method != "srp-phat":
+            self._mic_delays = np.ascontiguousarray(self.array.mic_delays_s(self.grid.units, speed_of_sound))
+        self.reset()
+
+    @property
+    def frame_period_s(self) -> float:
+        """Seconds between localization updates."""
+        return self.update_every * self.hop_size / self.sample_rate
+
+    @property
+    def latency_samples(self) -> int:
+        return self.frame_size // 2
+
+    def reset(self) -> None:
+        self.stft.reset()
+        F = self.stft.n_freqs
+        self._raw = np.zeros((self._pi.size, F), dtype=np.complex128)
+        self._phat = np.zeros((self._n_pairs, F), dtype=np.complex128)
+        self._weight = np.zeros(F)
+        self._noise = np.zeros(F)
+        self._power = np.zeros(F)
+        self._frame_index = 0
+
+    # -- feeding ------------------------------------------------------------------------------
+    def process(self, block: np.ndarray) -> list[LocalizationFrame]:
+        """Feed a block ``(n_mics, samples)``; return the updates completed by it."""
+        x = check_signals(block, n_channels=self.array.n_mics, name="block", allow_empty=True)
+        out: list[LocalizationFrame] = []
+        step = self.hop_size * 256  # bound memory on long offline inputs
+        for s in range(0, max(x.shape[1], 1), step):
+            out += self.process_stft(self.stft.process(x[:, s: s + step]))
+        return out
+
+    def process_stft(self, frames: np.ndarray) -> list[LocalizationFrame]:
+        """Feed STFT frames ``(n_mics, freq, k)`` made with this localizer's frame and hop sizes."""
+        X = np.asarray(frames)
+        if X.ndim != 3 or X.shape[0] != self.array.n_mics or X.shape[1] != self.stft.n_freqs:
+            raise ValueError(f"frames must have shape ({self.array.n_mics}, {self.stft.n_freqs}, n_frames), "
+                             f"got {X.shape}")
+        k = X.shape[2]
+        if k == 0:
+            return []
+        X = np.ascontiguousarray(X, dtype=np.complex128)
+        idx = self._frame_index + np.arange(k)
+        emit = ((idx + 1) % self.update_every) == 0
+        E, F = int(emit.sum()), self.stft.n_freqs
+        raw = np.empty((E, self._pi.size, F), dtype=np.complex128)
+        phat = np.empty((E, self._n_pairs, F), dtype=np.complex128)
+        weight = np.empty((E, F))
+        noise = np.empty((E, F))
+        kernels.smooth_cross_spectra(X, self._pi, self._pj, self._n_pairs, self.alpha, self.power_alpha,
+                                     self.noise_rise, self.noise_margin, self._raw, self._phat, self._weight,
+                                     self._noise, self._power, emit, raw, phat, weight, noise)
+        self._frame_index += k
+        return [self._update(raw[e], phat[e], weight[e], noise[e], t) for e, t in enumerate(idx[emit])]
+
+    # -- one update ---------------------------------------------------------------------------
+    def _update(self, R_all: np.ndarray, phat: np.ndarray, weight: np.ndarray, noise: np.ndarray,
+                frame_idx: int) -> LocalizationFrame:
+        time_s = ((frame_idx + 1) * self.hop_size - self.frame_size / 2) / self.sample_rate
+        P = self._n_pairs
+        R, diag = R_all[:P], R_all[P:]
+        band = self.engine.band
+        scale = 4.0 / self.frame_size**2
+        ms = float(np.mean(np.sum(diag[:, band].real, axis=1))) * scale
+        level_db = 10 * math.log10(ms + 1e-20)
+        floor_db = 10 * math.log10(float(np.sum(noise[band])) * scale + 1e-20)
+        if ms < 1e-12 or level_db - floor_db < self.min_snr_db:
+            return LocalizationFrame(time_s, level_db, floor_db, ())
+        if self.method == "srp-phat":
+            dets = self._detect_srp(phat, weight, R, diag)
+        else:
+            dets = self._detect_music(R_all)
+        return LocalizationFrame(time_s, level_db, floor_db, tuple(dets))
+
+    def _make_detection(self, point: int, confidence: float, R: np.ndarray, diag: np.ndarray) -> Detection:
+        u = self.grid.units[point]
+        az, el = unit_to_az_el(u)
+        p = self.engine.beam_power(R, diag, point)
+        return Detection(float(az), float(el), 10 * math.log10(p + 1e-20), float(confidence),
+                         (float(u[0]), float(u[1]), float(u[2])))
+
+    def _far_enough(self, point: int, chosen: list[int]) -> bool:
+        if not chosen:
+            return True
+        d = angular_distance_deg(self.grid.units[chosen], self.grid.units[point])
+        return bool(np.all(d >= self.min_separation_deg))
+
+    def _detect_srp(self, phat: np.ndarray, weight: np.ndarray, R: np.ndarray, diag: np.ndarray) -> list[Detection]:
+        eng = self.engine
+        cc = np.ascontiguousarray(eng.correlations(phat, weight))
+        chosen: list[int] = []
+        dets = []
+        for _ in range(self.max_sources + 2):
+            if len(dets) == self.max_sources:
+                break
+            g, val = eng.best_point(cc)
+            conf = val / self._n_pairs
+            if conf < self.min_confidence:
+                break
+            if self._far_enough(g, chosen):
+                chosen.append(g)
+                dets.append(self._make_detection(g, conf, R, diag))
+            eng.suppress(cc, g)
+        return dets
+
+    def _detect_music(self, R_all: np.ndarray) -> list[Detection]:
+        M = self.array.n_mics
+        P = self._n_pairs
+        band = self.engine.band
+        Rf = np.zeros((int(band.sum()), M, M), dtype=np.complex128)
+        i, j = self.array.pairs[:, 0], self.array.pairs[:, 1]
+        Rf[:, i, j] = R_all[:P, band].T
+        Rf[:, j, i] = np.conj(R_all[:P, band].T)
+        Rf[:, np.arange(M), np.arange(M)] = R_all[P:, band].T.real
+        n_src = min(self.max_sources, M - 1)
+        _, vecs = np.linalg.eigh(Rf)
+        En = np.ascontiguousarray(vecs[:, :, : M - n_src])
+        spec = np.empty((self.grid.n_points, En.shape[0]))
+        kernels.music_pseudospectrum(En, self._mic_delays, np.ascontiguousarray(self.engine.omega[band]), spec)
+        peak = spec.max(axis=0)
+        if self.method == "normmusic":  # every frequency weighs the same
+            score = (spec / peak).mean(axis=1)
+        else:  # plain MUSIC: sum over frequency, scaled so that 1.0 means every frequency peaks here
+            score = spec.sum(axis=1) / peak.sum()
+        order = np.argsort(score)[::-1]
+        chosen: list[int] = []
+        dets = []
+        diag = R_all[P:]
+        for g in order:
+            if len(dets) == self.max_sources or score[g] < self.min_confidence:
+                break
+            if not self._is_local_max(score, g) or not self._far_enough(int(g), chosen):
+                continue
+            chosen.append(int(g))
+            dets.append(self._make_detection(int(g), float(score[g]), R_all[:P], diag))
+        return dets
+
+    def _is_local_max(self, score: np.ndarray, g: int) -> bool:
+        d = angular_distance_deg(self.grid.units, self.grid.units[g])
+        near = d < 2.5 * self.grid.spacing_deg
+        return bool(score[g] >= score[near].max())
+
+
+# --------------------------------------------------------------------------- offline
+@dataclass(frozen=True)
+class LocalizationResult:
+    """Offline result: every localizer update and the tracker's output rows."""
+
+    frames: list[LocalizationFrame]
+    tracks: list  # list[TrackRow]; typed loosely to avoid an import cycle with track.py
+    sample_rate: int
+    array: ArrayGeometry
+    settings: dict
+
+    def detections_table(self) -> np.ndarray:
+        """All detections as rows ``(time_s, azimuth_deg, elevation_deg, power_db, confidence)``."""
+        rows = [(f.time_s, d.azimuth_deg, d.elevation_deg, d.power_db, d.confidence)
+                for f in self.frames for d in f.detections]
+        return np.array(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def localize(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *, track: bool = True,
+             tracker_options: dict | None = None, **localizer_options) -> LocalizationResult:
+    """Localize (and track) the sources in a whole recording ``(n_mics, samples)``.
+
+    Runs the same streaming :class:`Localizer` and :class:`~farfield.track.Tracker` that live use runs, so
+    offline and block-by-block results are identical. Keyword options go to :class:`Localizer`;
+    ``tracker_options`` to :class:`~farfield.track.Tracker`.
+    """
+    from .track import Tracker
+
+    geom = load_array(array)
+    sr = check_sample_rate(sample_rate)
+    x = check_signals(signals, n_channels=geom.n_mics)
+    check_not_silent(x)
+    loc = Localizer(geom, sr, **localizer_options)
+    frames = loc.process(x)
+    rows = []
+    if track:
+        tracker = Tracker(frame_period_s=loc.frame_period_s, **(tracker_options or {}))
+        for fr in frames:
+            rows += tracker.update(fr)
+    settings = {"method": loc.method, "grid": loc.grid.kind, "grid_points": loc.grid.n_points,
+                "frame_size": loc.frame_size, "hop_size": loc.hop_size, "update_every": loc.update_every,
+                "frame_period_s": loc.frame_period_s, **localizer_options}
+    return LocalizationResult(frames, rows, sr, geom, settings)

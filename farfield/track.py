@@ -1,0 +1,238 @@
+"""Multi-target tracking of source directions on the sphere.
+
+Each track is a Kalman filter with a constant-velocity model on the unit vector ``(x, y, z)`` of its
+direction (no azimuth wrap-around, works on the whole sphere), re-normalised after every update. Per
+localizer update the detections are assigned to tracks by the Hungarian method on angular distance with a
+gate that widens with the track's uncertainty.
+
+Life of a track:
+
+* ``tentative``: born from an unassigned detection; becomes ``active`` (and gets an id) after ``birth_hits``
+  hits within ``birth_window_s``; otherwise it is dropped (probation).
+* ``active``: reported while it was last hit at most ``hangover_s`` ago.
+* ``dormant``: silent longer than ``hangover_s``: no longer reported, velocity set to zero, position kept.
+  A detection near it within ``forget_s`` revives it with the same id (talker pauses keep their id).
+* deleted ``forget_s`` after its last hit: tracks never linger after the sound stops.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .geometry import unit_to_az_el
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """One active track at one localizer update (one row of ``tracks.csv``)."""
+
+    time_s: float
+    track_id: int
+    azimuth_deg: float
+    elevation_deg: float
+    power_db: float
+
+
+TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
+
+
+class _Track:
+    __slots__ = ("x", "P", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "confidence")
+
+    def __init__(self, unit: np.ndarray, time_s: float, power_db: float, confidence: float, pos_var: float) -> None:
+        self.x = np.concatenate([unit, np.zeros(3)])
+        self.P = np.diag([pos_var] * 3 + [0.05] * 3)
+        self.state = "tentative"
+        self.track_id = -1
+        self.hits = 1
+        self.born_s = time_s
+        self.last_hit_s = time_s
+        self.power_db = power_db
+        self.confidence = confidence
+
+    @property
+    def unit(self) -> np.ndarray:
+        return self.x[:3]
+
+
+class Tracker:
+    """Multi-source direction tracker.
+
+    Args:
+        frame_period_s: seconds between updates (the localizer's ``frame_period_s``).
+        gate_deg: largest angle between a track's prediction and a detection it may take (plus 2 sigma of
+            the track's own uncertainty).
+        birth_hits: hits needed within ``birth_window_s`` to confirm a new track.
+        birth_window_s: probation window, seconds.
+        hangover_s: an active track stays reported this long after its last hit.
+        forget_s: a silent track is deleted this long after its last hit; within it, it can be revived.
+        revive_gate_deg: gate for reviving a dormant track.
+        speed_deg_s: expected angular speed of talkers (process noise), degrees per second.
+        measurement_noise_deg: standard deviation of detections, degrees.
+        planar: keep tracks on the horizontal plane (for azimuth-only localizers).
+    """
+
+    def __init__(self, *, frame_period_s: float, gate_deg: float = 15.0, birth_hits: int = 3,
+                 birth_window_s: float = 0.3, hangover_s: float = 0.6, forget_s: float = 6.0,
+                 revive_gate_deg: float = 20.0, speed_deg_s: float = 60.0, measurement_noise_deg: float = 4.0,
+                 planar: bool = False) -> None:
+        if frame_period_s <= 0:
+            raise ValueError(f"frame_period_s must be > 0, got {frame_period_s}")
+        if birth_hits < 1:
+            raise ValueError(f"birth_hits must be >= 1, got {birth_hits}")
+        if not 0 < hangover_s <= forget_s:
+            raise ValueError(f"need 0 < hangover_s <= forget_s, got hangover_s={hangover_s}, forget_s={forget_s}")
+        self.dt = float(frame_period_s)
+        self.gate = math.radians(gate_deg)
+        self.birth_hits = int(birth_hits)
+        self.birth_window_s = float(birth_window_s)
+        self.hangover_s = float(hangover_s)
+        self.forget_s = float(forget_s)
+        self.revive_gate = math.radians(revive_gate_deg)
+        self.q = math.radians(speed_deg_s) ** 2  # velocity random-walk intensity, (rad/s)^2 per s
+        self.r = math.radians(measurement_noise_deg) ** 2
+        self.planar = planar
+        dt = self.dt
+        self.F = np.eye(6)
+        self.F[:3, 3:] = dt * np.eye(3)
+        q = self.q
+        self.Q = np.block([[q * dt**3 / 3 * np.eye(3), q * dt**2 / 2 * np.eye(3)],
+                           [q * dt**2 / 2 * np.eye(3), q * dt * np.eye(3)]])
+        self.H = np.hstack([np.eye(3), np.zeros((3, 3))])
+        self.reset()
+
+    def reset(self) -> None:
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._time_s = None
+
+    @property
+    def tracks(self) -> list[dict]:
+        """Every track the tracker holds now (tentative, active and dormant), as dictionaries."""
+        out = []
+        for t in self._tracks:
+            az, el = unit_to_az_el(t.unit)
+            out.append({"track_id": t.track_id, "state": t.state, "azimuth_deg": float(az),
+                        "elevation_deg": float(el), "last_hit_s": t.last_hit_s, "power_db": t.power_db})
+        return out
+
+    def update(self, frame) -> list[TrackRow]:
+        """Advance by one localizer update (a :class:`~farfield.localize.LocalizationFrame`).
+
+        Returns one :class:`TrackRow` per active track.
+        """
+        time_s = float(frame.time_s)
+        if self._time_s is not None and time_s < self._time_s:
+            raise ValueError(f"updates must come in time order: got {time_s:.3f} s after {self._time_s:.3f} s")
+        self._time_s = time_s
+        for t in self._tracks:
+            self._predict(t)
+        dets = list(frame.detections)
+        Z = np.array([d.unit for d in dets], dtype=np.float64).reshape(-1, 3)
+        if self.planar and len(Z):
+            Z[:, 2] = 0.0
+            Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+        assigned = self._assign(Z)
+        taken = set()
+        for ti, di in assigned:
+            t = self._tracks[ti]
+            d = dets[di]
+            self._correct(t, Z[di])
+            t.hits += 1
+            t.last_hit_s = time_s
+            t.power_db = 0.7 * t.power_db + 0.3 * d.power_db
+            t.confidence = d.confidence
+            if t.state == "dormant":
+                t.state = "active"
+            taken.add(di)
+        for di, d in enumerate(dets):
+            if di not in taken:
+                self._tracks.append(_Track(Z[di], time_s, d.power_db, d.confidence, self.r))
+        self._lifecycle(time_s)
+        rows = []
+        for t in sorted(self._tracks, key=lambda t: t.track_id):
+            if t.state == "active":
+                az, el = unit_to_az_el(t.unit)
+                rows.append(TrackRow(time_s, t.track_id, float(az), float(el), float(t.power_db)))
+        return rows
+
+    # -- Kalman filter ------------------------------------------------------------------------
+    def _predict(self, t: _Track) -> None:
+        t.x = self.F @ t.x
+        t.P = self.F @ t.P @ self.F.T + self.Q
+        self._normalise(t)
+
+    def _correct(self, t: _Track, z: np.ndarray) -> None:
+        S = self.H @ t.P @ self.H.T + self.r * np.eye(3)
+        K = t.P @ self.H.T @ np.linalg.inv(S)
+        t.x = t.x + K @ (z - t.x[:3])
+        t.P = (np.eye(6) - K @ self.H) @ t.P
+        self._normalise(t)
+
+    def _normalise(self, t: _Track) -> None:
+        if self.planar:
+            t.x[2] = 0.0
+            t.x[5] = 0.0
+        n = np.linalg.norm(t.x[:3])
+        if n > 1e-9:
+            t.x[:3] /= n
+        u = t.x[:3]
+        t.x[3:] -= u * (u @ t.x[3:])  # velocity tangent to the sphere
+
+    def _sigma(self, t: _Track) -> float:
+        return math.sqrt(max(np.trace(t.P[:3, :3]) / 3.0, 0.0))
+
+    # -- data association --------------------------------------------------------------------
+    def _assign(self, Z: np.ndarray) -> list[tuple[int, int]]:
+        if not len(Z) or not self._tracks:
+            return []
+        U = np.array([t.unit for t in self._tracks])
+        ang = np.arccos(np.clip(U @ Z.T, -1.0, 1.0))  # (tracks, dets) radians
+        cost = ang.copy()
+        big = 1e6
+        for i, t in enumerate(self._tracks):
+            gate = (self.revive_gate if t.state == "dormant" else self.gate) + 2.0 * self._sigma(t)
+            row = cost[i]
+            row[ang[i] > gate] = big
+            if t.state == "dormant":
+                row[row < big] += math.radians(5.0)  # prefer live tracks over reviving old ones
+            elif t.state == "tentative":
+                row[row < big] += math.radians(2.0)
+        r, c = linear_sum_assignment(cost)
+        return [(i, j) for i, j in zip(r, c) if cost[i, j] < big]
+
+    def _lifecycle(self, now: float) -> None:
+        keep = []
+        for t in self._tracks:
+            silent = now - t.last_hit_s
+            if t.state == "tentative":
+                if t.hits >= self.birth_hits:
+                    t.state = "active"
+                    t.track_id = self._next_id
+                    self._next_id += 1
+                elif now - t.born_s > self.birth_window_s:
+                    continue  # failed probation
+            elif t.state == "active" and silent > self.hangover_s:
+                t.state = "dormant"
+                t.x[3:] = 0.0
+            if t.state == "dormant" and silent > self.forget_s:
+                continue
+            keep.append(t)
+        self._tracks = self._merge_duplicates(keep)
+
+    def _merge_duplicates(self, tracks: list[_Track]) -> list[_Track]:
+        """Drop tentative tracks born on top of an active one (side lobes, echoes)."""
+        active = [t for t in tracks if t.state == "active"]
+        if not active:
+            return tracks
+        A = np.array([t.unit for t in active])
+        out = []
+        for t in tracks:
+            if t.state == "tentative" and np.max(A @ t.unit) > math.cos(self.gate / 2):
+                continue
+            out.append(t)
+        return out
