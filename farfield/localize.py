@@ -173,13 +173,23 @@ class SteeredResponse:
             g = int(np.argmax(r))
             return g, float(r[g])
         env = np.ascontiguousarray(maximum_filter1d(cc, 2 * self.coarse_half_width + 1, axis=1, mode="wrap"))
-        coarse = np.empty(self.coarse.n_points)
-        kernels.srp_lookup(env, self.c_idx0, self.c_frac, coarse)
-        cells = np.argsort(coarse)[::-1][: self.n_refine_cells]
-        pts = np.concatenate([self.members[c] for c in cells])
-        r = self.response(cc, pts)
-        k = int(np.argmax(r))
-        return int(pts[k]), float(r[k])
+        bound = np.empty(self.coarse.n_points)
+        kernels.srp_lookup(env, self.c_idx0, self.c_frac, bound)
+        order = np.argsort(bound)[::-1]
+        best_g, best_v = -1, -np.inf
+        # branch and bound: a coarse cell's value bounds every fine point in it, so cells are opened in
+        # order of their bound until no unopened cell can beat the best point found
+        for start in range(0, order.size, self.n_refine_cells):
+            cells = order[start: start + self.n_refine_cells]
+            cells = cells[bound[cells] > best_v]
+            if cells.size == 0:
+                break
+            pts = np.concatenate([self.members[c] for c in cells])
+            r = self.response(cc, pts)
+            k = int(np.argmax(r))
+            if r[k] > best_v:
+                best_g, best_v = int(pts[k]), float(r[k])
+        return best_g, best_v
 
     def suppress(self, cc: np.ndarray, point: int) -> None:
         """Remove a found source from ``cc`` (zero each pair's correlation around its lag), in place."""
@@ -218,6 +228,7 @@ class Localizer:
         max_sources: most detections per update.
         min_separation_deg: detections closer than this to a stronger one are dropped.
         min_confidence: smallest steered response (mean PHAT correlation) that counts as a source.
+        secondary_ratio: a second or later source must reach this fraction of the first one's response.
         min_snr_db: the frame level must exceed the running noise floor by this much.
         refine: coarse-to-fine search (SRP-PHAT only).
         interp: upsampling of the cross-correlations.
@@ -231,7 +242,8 @@ class Localizer:
                  frame_size: int = 512, hop_size: int = 256, freq_range: tuple[float, float] = (300.0, 6000.0),
                  smoothing_s: float = 0.12, noise_margin_db: float = 5.0, noise_rise_db_s: float = 2.0,
                  update_every: int = 2, max_sources: int = 3,
-                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, min_snr_db: float = 3.0,
+                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_ratio: float = 0.7,
+                 min_snr_db: float = 3.0,
                  refine: bool = True, interp: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
@@ -261,6 +273,7 @@ class Localizer:
         self.max_sources = int(max_sources)
         self.min_separation_deg = float(min_separation_deg)
         self.min_confidence = float(min_confidence)
+        self.secondary_ratio = float(secondary_ratio)
         self.min_snr_db = float(min_snr_db)
         self.alpha = math.exp(-hop_size / (smoothing_s * self.sample_rate))
         self.power_alpha = math.exp(-hop_size / (0.04 * self.sample_rate))
@@ -372,7 +385,7 @@ class Localizer:
                 break
             g, val = eng.best_point(cc)
             conf = val / self._n_pairs
-            if conf < self.min_confidence:
+            if conf < self.min_confidence or (dets and conf < self.secondary_ratio * dets[0].confidence):
                 break
             if self._far_enough(g, chosen):
                 chosen.append(g)
@@ -389,11 +402,14 @@ class Localizer:
         Rf[:, i, j] = R_all[:P, band].T
         Rf[:, j, i] = np.conj(R_all[:P, band].T)
         Rf[:, np.arange(M), np.arange(M)] = R_all[P:, band].T.real
-        n_src = min(self.max_sources, M - 1)
-        _, vecs = np.linalg.eigh(Rf)
+        vals, vecs = np.linalg.eigh(Rf)  # ascending
+        # number of sources: eigenvalues (band average, relative to the largest) above 10 %
+        rel = np.mean(vals / np.maximum(vals[:, -1:], 1e-30), axis=0)
+        n_src = int(np.clip(np.sum(rel > 0.1), 1, min(self.max_sources, M - 2) if M > 2 else 1))
         En = np.ascontiguousarray(vecs[:, :, : M - n_src])
         spec = np.empty((self.grid.n_points, En.shape[0]))
         kernels.music_pseudospectrum(En, self._mic_delays, np.ascontiguousarray(self.engine.omega[band]), spec)
+        np.minimum(spec, 100.0, out=spec)  # nulls deeper than 20 dB count the same: bounded, comparable peaks
         peak = spec.max(axis=0)
         if self.method == "normmusic":  # every frequency weighs the same
             score = (spec / peak).mean(axis=1)
@@ -405,6 +421,8 @@ class Localizer:
         diag = R_all[P:]
         for g in order:
             if len(dets) == self.max_sources or score[g] < self.min_confidence:
+                break
+            if dets and score[g] < self.secondary_ratio * dets[0].confidence:
                 break
             if not self._is_local_max(score, g) or not self._far_enough(int(g), chosen):
                 continue

@@ -67,6 +67,8 @@ class Tracker:
         gate_deg: largest angle between a track's prediction and a detection it may take (plus 2 sigma of
             the track's own uncertainty).
         birth_hits: hits needed within ``birth_window_s`` to confirm a new track.
+        birth_gate_deg: a tentative track only takes detections this close to it (real sources give
+            consistent directions; scattered false detections do not).
         birth_window_s: probation window, seconds.
         hangover_s: an active track stays reported this long after its last hit.
         forget_s: a silent track is deleted this long after its last hit; within it, it can be revived.
@@ -77,7 +79,8 @@ class Tracker:
     """
 
     def __init__(self, *, frame_period_s: float, gate_deg: float = 15.0, birth_hits: int = 3,
-                 birth_window_s: float = 0.3, hangover_s: float = 0.6, forget_s: float = 6.0,
+                 birth_gate_deg: float = 8.0,
+                 birth_window_s: float = 0.3, hangover_s: float = 0.5, forget_s: float = 6.0,
                  revive_gate_deg: float = 20.0, speed_deg_s: float = 60.0, measurement_noise_deg: float = 4.0,
                  planar: bool = False) -> None:
         if frame_period_s <= 0:
@@ -89,6 +92,7 @@ class Tracker:
         self.dt = float(frame_period_s)
         self.gate = math.radians(gate_deg)
         self.birth_hits = int(birth_hits)
+        self.birth_gate = math.radians(birth_gate_deg)
         self.birth_window_s = float(birth_window_s)
         self.hangover_s = float(hangover_s)
         self.forget_s = float(forget_s)
@@ -195,7 +199,10 @@ class Tracker:
         cost = ang.copy()
         big = 1e6
         for i, t in enumerate(self._tracks):
-            gate = (self.revive_gate if t.state == "dormant" else self.gate) + 2.0 * self._sigma(t)
+            if t.state == "tentative":
+                gate = self.birth_gate
+            else:
+                gate = (self.revive_gate if t.state == "dormant" else self.gate) + 2.0 * self._sigma(t)
             row = cost[i]
             row[ang[i] > gate] = big
             if t.state == "dormant":

@@ -1,0 +1,51 @@
+"""Shared scene generation for the benchmarks: pyroomacoustics rooms with real speech and known truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+import farfield as ff
+from farfield.sim import SourceSpec, render_scene
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+SPEECH = sorted((DATA / "speech").glob("*.wav")) if (DATA / "speech").is_dir() else []
+SAMPLE_RATE = 16000
+
+GEOMETRIES = {"4-mic": "respeaker-usb-4mic", "6-mic": "respeaker-6mic-hat", "8-mic": "matrix-creator"}
+
+
+def speech_signal(rng: np.random.Generator, duration_s: float) -> np.ndarray:
+    """A real speech signal from ../shared/data/speech, looped/cut to ``duration_s``."""
+    if not SPEECH:
+        raise SystemExit(f"speech data not found under {DATA / 'speech'}; the benchmarks need ../shared/data")
+    f = SPEECH[rng.integers(len(SPEECH))]
+    x, sr = sf.read(str(f), dtype="float64")
+    assert sr == SAMPLE_RATE
+    x = x / (np.std(x) + 1e-12)
+    n = int(duration_s * SAMPLE_RATE)
+    start = rng.integers(0, max(1, x.size - n)) if x.size > n else 0
+    return np.resize(x[start:], n)
+
+
+def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float, seed: int, duration_s: float = 6.0,
+               min_sep_deg: float = 40.0):
+    """Talkers 1-3 m from an array at 1 m height in a 7 x 6 x 3 m room, at least ``min_sep_deg`` apart."""
+    rng = np.random.default_rng(seed)
+    geom = ff.load_array(array)
+    room = np.array([7.0, 6.0, 3.0])
+    centre = np.array([3.3, 2.8, 1.0])
+    azs: list[float] = []
+    while len(azs) < n_talkers:
+        a = rng.uniform(0, 360)
+        if all(ff.geometry.azimuth_difference_deg(a, b) >= min_sep_deg for b in azs):
+            azs.append(a)
+    sources = []
+    for k, a in enumerate(azs):
+        d = rng.uniform(1.0, 2.5)
+        pos = centre + np.array([d * np.cos(np.deg2rad(a)), d * np.sin(np.deg2rad(a)), rng.uniform(0.2, 0.7)])
+        sources.append(SourceSpec(speech_signal(rng, duration_s), tuple(np.clip(pos, 0.3, room - 0.3)), name=f"t{k}"))
+    return geom, render_scene(geom, sources, SAMPLE_RATE, room_dim=room, rt60_s=rt60_s, array_position=centre,
+                              snr_db=snr_db, duration_s=duration_s, rng=rng, max_order=25)

@@ -1,0 +1,101 @@
+"""Reading recordings and writing results (tracks.csv)."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .geometry import ArrayGeometry
+from .track import TRACKS_CSV_HEADER, TrackRow
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+
+
+def _natural_key(p: Path) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a multichannel file, or a folder of equally long mono files (taken in natural name order).
+
+    Returns ``(signals (channels, samples) float64, sample_rate)``.
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted((f for f in p.iterdir() if f.suffix.lower() in AUDIO_SUFFIXES), key=_natural_key)
+        if not files:
+            raise FileNotFoundError(f"{p} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
+        chans, rates = [], set()
+        for f in files:
+            x, sr = sf.read(str(f), dtype="float64", always_2d=True)
+            chans.append(x.T)
+            rates.add(sr)
+        if len(rates) != 1:
+            raise ValueError(f"files in {p} have different sample rates: {sorted(rates)}")
+        lengths = {c.shape[1] for c in chans}
+        if len(lengths) != 1:
+            raise ValueError(f"files in {p} have different lengths: {sorted(lengths)} samples")
+        return np.concatenate(chans, axis=0), rates.pop()
+    if not p.exists():
+        raise FileNotFoundError(f"input not found: {p}")
+    try:
+        x, sr = sf.read(str(p), dtype="float64", always_2d=True)
+    except RuntimeError as e:
+        raise ValueError(f"cannot read {p} as audio: {e}") from None
+    return np.ascontiguousarray(x.T), int(sr)
+
+
+def mic_signals(recording: np.ndarray, array: ArrayGeometry, *, channels_are_mics: bool = False) -> np.ndarray:
+    """The array's mic channels ``(n_mics, samples)`` from a device recording ``(channels, samples)``.
+
+    A recording holds the device's channels, numbered as the profile's ``channel`` keys. With
+    ``channels_are_mics`` the recording holds exactly the mics, in profile order.
+    """
+    if channels_are_mics:
+        if recording.shape[0] != array.n_mics:
+            raise ValueError(f"the recording has {recording.shape[0]} channels, expected {array.n_mics} "
+                             f"(one per mic of '{array.name}')")
+        return recording
+    return array.select_channels(recording)
+
+
+def write_tracks_csv(rows: list[TrackRow], path: str | Path) -> Path:
+    """Write ``time_s,track_id,azimuth_deg,elevation_deg,power_db`` rows."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "w", newline="") as fh:
+        fh.write(TRACKS_CSV_HEADER + "\n")
+        for r in rows:
+            fh.write(f"{r.time_s:.4f},{r.track_id},{r.azimuth_deg:.2f},{r.elevation_deg:.2f},{r.power_db:.2f}\n")
+    return p
+
+
+def read_tracks_csv(path: str | Path) -> list[TrackRow]:
+    """Read a ``tracks.csv`` written by :func:`write_tracks_csv` (or any tool using its columns)."""
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = set(TRACKS_CSV_HEADER.split(",")) - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected {TRACKS_CSV_HEADER}")
+        return [TrackRow(float(r["time_s"]), int(r["track_id"]), float(r["azimuth_deg"]),
+                         float(r["elevation_deg"]), float(r["power_db"])) for r in reader]
+
+
+def summarize_tracks(rows: list[TrackRow]) -> list[dict]:
+    """Per track id: first/last time, number of rows, circular-mean azimuth, median elevation, azimuth spread."""
+    by_id: dict[int, list[TrackRow]] = {}
+    for r in rows:
+        by_id.setdefault(r.track_id, []).append(r)
+    out = []
+    for tid, rs in sorted(by_id.items()):
+        az = np.deg2rad([r.azimuth_deg for r in rs])
+        mean = np.angle(np.mean(np.exp(1j * az)))
+        dev = np.rad2deg(np.angle(np.exp(1j * (az - mean))))
+        out.append({"track_id": tid, "start_s": rs[0].time_s, "end_s": rs[-1].time_s, "rows": len(rs),
+                    "azimuth_deg": float(np.rad2deg(mean) % 360), "azimuth_std_deg": float(np.std(dev)),
+                    "elevation_deg": float(np.median([r.elevation_deg for r in rs]))})
+    return out

@@ -1,0 +1,49 @@
+"""Plain-numpy reference implementations of every kernel in farfield.kernels (slow, obviously correct)."""
+
+import numpy as np
+
+
+def smooth_cross_spectra_ref(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin, raw, phat,
+                             weight, noise, power, emit):
+    C, F, T = X.shape
+    outs = ([], [], [], [])
+    for t in range(T):
+        pw = np.mean(np.abs(X[:, :, t]) ** 2, axis=0)
+        power[:] = np.where(power <= 0, pw, power_alpha * power + (1 - power_alpha) * pw)
+        noise[:] = np.where((noise <= 0) | (power < noise), power, noise * noise_rise)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(pw > 1e-30, np.clip(1 - margin * noise / pw, 0, 1), 0.0)
+        weight[:] = alpha * weight + (1 - alpha) * w
+        cs = X[pair_i, :, t] * np.conj(X[pair_j, :, t])
+        raw[:] = alpha * raw + (1 - alpha) * cs
+        m = np.abs(cs[:n_off])
+        unit = np.where(m > 1e-30, cs[:n_off] / np.maximum(m, 1e-300), 0)
+        phat[:] = alpha * phat + (1 - alpha) * w * unit
+        if emit[t]:
+            for o, v in zip(outs, (raw, phat, weight, noise)):
+                o.append(v.copy())
+    return tuple(np.array(o) for o in outs)
+
+
+def srp_lookup_ref(cc, idx0, frac):
+    L = cc.shape[1]
+    p = np.arange(cc.shape[0])[None, :]
+    return np.sum((1 - frac) * cc[p, idx0] + frac * cc[p, (idx0 + 1) % L], axis=1)
+
+
+def srp_exact_ref(C, tau, omega):
+    return np.real(np.einsum("pf,gpf->g", C, np.exp(1j * omega[None, None, :] * tau[:, :, None])))
+
+
+def zero_around_lags_ref(cc, centre, half_width):
+    out = cc.copy()
+    L = cc.shape[1]
+    for p in range(cc.shape[0]):
+        out[p, (centre[p] + np.arange(-half_width, half_width + 1)) % L] = 0
+    return out
+
+
+def music_pseudospectrum_ref(En, delays, omega):
+    A = np.exp(-1j * omega[None, :, None] * delays[:, None, :])  # (G, F, M)
+    proj = np.einsum("fmk,gfm->gfk", np.conj(En), A)
+    return delays.shape[1] / np.maximum(np.sum(np.abs(proj) ** 2, axis=2), 1e-12)

@@ -1,0 +1,128 @@
+import numpy as np
+import pytest
+from conftest import plane_wave
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import farfield as ff
+from farfield.geometry import azimuth_difference_deg
+
+SR = 16000
+
+
+@settings(max_examples=30, deadline=None)
+@given(delay=st.floats(-20.0, 20.0))
+def test_gcc_phat_recovers_random_delays(delay):
+    rng = np.random.default_rng(0)
+    n = 4096
+    s = rng.standard_normal(n)
+    f = np.fft.rfftfreq(2 * n, 1 / SR)
+    y = np.fft.irfft(np.fft.rfft(s, 2 * n) * np.exp(-2j * np.pi * f * delay / SR), 2 * n)[:n]
+    tau, peak = ff.gcc_phat(y, s, SR, max_tau_s=25 / SR)
+    assert abs(tau * SR - delay) < 0.05
+    assert peak > 0.5
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), az=st.floats(0, 359), el=st.floats(-60, 60))
+def test_srp_peak_at_true_direction_for_random_geometry(seed, az, el):
+    rng = np.random.default_rng(seed)
+    while True:
+        pos = rng.uniform(-0.06, 0.06, (5, 3))
+        if np.linalg.svd(pos - pos.mean(0), compute_uv=False)[2] > 0.01 and \
+                np.min(np.linalg.norm(pos[:, None] - pos[None], axis=-1) + np.eye(5)) > 0.01:
+            break
+    arr = ff.ArrayGeometry(pos)
+    x = plane_wave(arr, az, el, SR // 2, SR, rng)
+    grid = ff.sphere_grid(3)
+    fr = ff.Localizer(arr, SR, grid=grid, max_sources=1).process(x)[-1]
+    d = fr.detections[0]
+    err = ff.angular_distance_deg(np.array(d.unit), ff.az_el_to_unit(az, el))
+    assert err <= 1.5 * grid.spacing_deg, (d, az, el)
+    assert d.confidence > 0.9
+
+
+@pytest.mark.parametrize("method", ["music", "normmusic", "srp-phat"])
+def test_one_source_free_field(rng, method):
+    arr = ff.load_array("respeaker-4mic-hat")
+    fr = ff.Localizer(arr, SR, method=method).process(plane_wave(arr, 290, 0, SR, SR, rng))[-1]
+    assert azimuth_difference_deg(fr.detections[0].azimuth_deg, 290) < 5
+
+
+@pytest.mark.parametrize("method", ["srp-phat", "normmusic"])
+def test_two_sources_free_field(rng, method):
+    arr = ff.load_array("respeaker-6mic-hat")
+    x = plane_wave(arr, 40, 10, SR, SR, rng) + plane_wave(arr, 200, 20, SR, SR, rng)
+    fr = ff.Localizer(arr, SR, method=method, max_sources=2, secondary_ratio=0.3).process(x)[-1]
+    found = sorted(d.azimuth_deg for d in fr.detections)
+    assert len(found) == 2
+    assert azimuth_difference_deg(found[0], 40) < 6 and azimuth_difference_deg(found[1], 200) < 6
+
+
+def test_refined_search_matches_full_scan(rng):
+    arr = ff.load_array("matrix-creator")
+    for az in (10, 100, 250):
+        x = plane_wave(arr, az, 15, SR // 2, SR, rng)
+        a = ff.Localizer(arr, SR, grid="half-sphere", refine=True).process(x)[-1].detections[0]
+        b = ff.Localizer(arr, SR, grid="half-sphere", refine=False).process(x)[-1].detections[0]
+        assert a.unit == b.unit
+
+
+def test_blockwise_equals_offline(rng):
+    arr = ff.load_array("respeaker-4mic-hat")
+    x = plane_wave(arr, 70, 0, SR, SR, rng) + 0.1 * rng.standard_normal((4, SR))
+    ref = ff.Localizer(arr, SR).process(x)
+    loc = ff.Localizer(arr, SR)
+    got, pos = [], 0
+    for b in rng.integers(1, 900, 200):
+        got += loc.process(x[:, pos: pos + b])
+        pos += b
+        if pos >= x.shape[1]:
+            break
+    assert len(got) == len(ref)
+    for a, b in zip(got, ref):
+        assert a.time_s == b.time_s and a.detections == b.detections
+
+
+def test_silence_and_steady_noise_give_no_detections(rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    loc = ff.Localizer(arr, SR)
+    assert all(not f.detections for f in loc.process(np.zeros((6, SR))))
+    noise = 0.01 * rng.standard_normal((6, 3 * SR))
+    frames = ff.Localizer(arr, SR).process(noise)
+    late = frames[len(frames) // 3:]
+    assert sum(len(f.detections) for f in late) <= 0.05 * len(late)
+
+
+def test_localize_offline_and_errors(rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    x = plane_wave(arr, 120, 0, SR, SR, rng)
+    res = ff.localize(x, SR, arr)
+    assert res.tracks and all(azimuth_difference_deg(r.azimuth_deg, 120) < 5 for r in res.tracks)
+    with pytest.raises(ValueError, match="4 channel"):
+        ff.localize(x[:4], SR, arr)
+    with pytest.raises(ValueError, match="transpose"):
+        ff.localize(np.zeros((1000, 6)), SR, arr)
+    bad = x.copy()
+    bad[2, 100] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ff.localize(bad, SR, arr)
+    with pytest.raises(ValueError, match="empty"):
+        ff.localize(np.zeros((6, 0)), SR, arr)
+    with pytest.raises(ValueError, match="silent"):
+        ff.localize(np.zeros((6, 1000)), SR, arr)
+    with pytest.raises(ValueError, match="sample_rate"):
+        ff.localize(x, 0, arr)
+    with pytest.raises(ValueError, match="unknown method"):
+        ff.Localizer(arr, SR, method="beamscan")
+    with pytest.raises(ValueError, match="freq_range"):
+        ff.Localizer(arr, SR, freq_range=(9000, 10000))
+    with pytest.raises(ValueError, match="shape"):
+        ff.Localizer(arr, SR).process_stft(np.zeros((6, 100, 2), complex))
+
+
+def test_gcc_phat_errors():
+    with pytest.raises(ValueError, match="same length"):
+        ff.gcc_phat(np.ones(10), np.ones(11), SR)
+    with pytest.raises(ValueError, match="silent"):
+        ff.gcc_phat(np.zeros(10), np.ones(10), SR)

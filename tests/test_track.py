@@ -1,0 +1,79 @@
+"""Tracker behaviour on synthetic detections."""
+
+import numpy as np
+import pytest
+
+import farfield as ff
+from farfield.localize import Detection, LocalizationFrame
+
+DT = 0.032
+
+
+def frame(t, azs, rng=None, noise_deg=1.0):
+    dets = []
+    for a in azs:
+        if rng is not None:
+            a = a + rng.normal(0, noise_deg)
+        u = ff.az_el_to_unit(a, 0.0)
+        dets.append(Detection(float(a % 360), 0.0, -30.0, 0.8, tuple(map(float, u))))
+    return LocalizationFrame(t, -30.0, -60.0, tuple(dets))
+
+
+def run(tracker, schedule):
+    rows = []
+    for k, azs in enumerate(schedule):
+        rows.append(tracker.update(frame(k * DT, azs, np.random.default_rng(k))))
+    return rows
+
+
+def test_id_persists_through_pause_and_dies_cleanly():
+    tr = ff.Tracker(frame_period_s=DT, forget_s=4.0)
+    n_on, n_pause = 60, int(2.0 / DT)
+    sched = [[45.0]] * n_on + [[]] * n_pause + [[47.0]] * n_on + [[]] * int(6.0 / DT)
+    rows = run(tr, sched)
+    ids_first = {r.track_id for r in rows[n_on - 1]}
+    ids_second = {r.track_id for r in rows[n_on + n_pause + n_on - 1]}
+    assert ids_first == ids_second == {1}
+    # not reported during the pause (after the hangover), nothing at all left after forget_s
+    assert rows[n_on + n_pause - 1] == []
+    assert rows[-1] == [] and tr.tracks == []
+
+
+def test_two_crossing_talkers_keep_their_ids():
+    tr = ff.Tracker(frame_period_s=DT)
+    n = 150
+    a = np.linspace(0, 120, n)  # moves counter-clockwise at ~25 deg/s
+    b = np.linspace(120, 0, n)  # moves the other way
+    rows = run(tr, [[x, y] for x, y in zip(a, b)])
+    early = {r.track_id: r.azimuth_deg for r in rows[20]}
+    late = {r.track_id: r.azimuth_deg for r in rows[-1]}
+    assert len(early) == 2 and set(early) == set(late)
+    ida = min(early, key=lambda i: abs(early[i] - a[20]))
+    assert abs(late[ida] - a[-1]) < 10, (early, late)
+
+
+def test_moving_talker_is_followed():
+    tr = ff.Tracker(frame_period_s=DT)
+    az = (np.arange(200) * 1.5) % 360  # 47 deg/s, wraps through 0
+    rows = run(tr, [[a] for a in az])
+    assert {r.track_id for rr in rows[10:] for r in rr} == {1}
+    assert abs(((rows[-1][0].azimuth_deg - az[-1]) + 180) % 360 - 180) < 5
+
+
+def test_sporadic_detections_make_no_track():
+    tr = ff.Tracker(frame_period_s=DT)
+    rng = np.random.default_rng(0)
+    sched = [[rng.uniform(0, 360)] if rng.random() < 0.3 else [] for _ in range(300)]
+    rows = run(tr, sched)
+    assert sum(len(r) for r in rows) < 10
+
+
+def test_tracker_errors():
+    with pytest.raises(ValueError, match="frame_period_s"):
+        ff.Tracker(frame_period_s=0)
+    with pytest.raises(ValueError, match="hangover"):
+        ff.Tracker(frame_period_s=DT, hangover_s=5, forget_s=1)
+    tr = ff.Tracker(frame_period_s=DT)
+    tr.update(frame(1.0, []))
+    with pytest.raises(ValueError, match="time order"):
+        tr.update(frame(0.5, []))
