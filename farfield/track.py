@@ -41,7 +41,7 @@ TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
 
 
 class _Track:
-    __slots__ = ("x", "P", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "confidence")
+    __slots__ = ("x", "P", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "confidence", "close_s")
 
     def __init__(self, unit: np.ndarray, time_s: float, power_db: float, confidence: float, pos_var: float) -> None:
         self.x = np.concatenate([unit, np.zeros(3)])
@@ -53,6 +53,7 @@ class _Track:
         self.last_hit_s = time_s
         self.power_db = power_db
         self.confidence = confidence
+        self.close_s = 0.0
 
     @property
     def unit(self) -> np.ndarray:
@@ -75,6 +76,8 @@ class Tracker:
         revive_gate_deg: gate for reviving a dormant track.
         speed_deg_s: expected angular speed of talkers (process noise), degrees per second.
         measurement_noise_deg: standard deviation of detections, degrees.
+        merge_deg, merge_s: when two active tracks stay within ``merge_deg`` of each other for ``merge_s``
+            seconds, the younger one is dropped (one talker split in two; crossing talkers pass quicker).
         planar: keep tracks on the horizontal plane (for azimuth-only localizers).
     """
 
@@ -82,7 +85,7 @@ class Tracker:
                  birth_gate_deg: float = 8.0,
                  birth_window_s: float = 0.3, hangover_s: float = 0.5, forget_s: float = 6.0,
                  revive_gate_deg: float = 20.0, speed_deg_s: float = 60.0, measurement_noise_deg: float = 4.0,
-                 planar: bool = False) -> None:
+                 merge_deg: float = 12.0, merge_s: float = 1.0, planar: bool = False) -> None:
         if frame_period_s <= 0:
             raise ValueError(f"frame_period_s must be > 0, got {frame_period_s}")
         if birth_hits < 1:
@@ -100,6 +103,8 @@ class Tracker:
         self.q = math.radians(speed_deg_s) ** 2  # velocity random-walk intensity, (rad/s)^2 per s
         self.r = math.radians(measurement_noise_deg) ** 2
         self.planar = planar
+        self.merge_cos = math.cos(math.radians(merge_deg))
+        self.merge_s = float(merge_s)
         dt = self.dt
         self.F = np.eye(6)
         self.F[:3, 3:] = dt * np.eye(3)
@@ -232,14 +237,23 @@ class Tracker:
         self._tracks = self._merge_duplicates(keep)
 
     def _merge_duplicates(self, tracks: list[_Track]) -> list[_Track]:
-        """Drop tentative tracks born on top of an active one (side lobes, echoes)."""
-        active = [t for t in tracks if t.state == "active"]
+        """Drop tentative tracks born on top of an active one (side lobes, echoes), and the younger of two
+        active tracks that have stayed together for ``merge_s``."""
+        active = sorted((t for t in tracks if t.state == "active"), key=lambda t: t.track_id)
         if not active:
             return tracks
         A = np.array([t.unit for t in active])
+        drop = set()
+        for k, t in enumerate(active):
+            if k and np.max(A[:k] @ t.unit) > self.merge_cos:
+                t.close_s += self.dt
+                if t.close_s >= self.merge_s:
+                    drop.add(id(t))
+            else:
+                t.close_s = 0.0
         out = []
         for t in tracks:
-            if t.state == "tentative" and np.max(A @ t.unit) > math.cos(self.gate / 2):
+            if id(t) in drop or (t.state == "tentative" and np.max(A @ t.unit) > math.cos(self.gate / 2)):
                 continue
             out.append(t)
         return out

@@ -1,0 +1,58 @@
+import numpy as np
+import soundfile as sf
+from conftest import plane_wave
+from typer.testing import CliRunner
+
+import farfield as ff
+from farfield.cli import app
+from farfield.io import read_tracks_csv
+
+runner = CliRunner()
+
+
+def test_help_for_every_command():
+    for cmd in ([], ["arrays"], ["localize"], ["demo"]):
+        r = runner.invoke(app, cmd + ["--help"])
+        assert r.exit_code == 0 and "Usage" in r.output
+
+
+def test_arrays_lists_profiles():
+    r = runner.invoke(app, ["arrays", "--json"])
+    assert r.exit_code == 0
+    assert "respeaker-usb-4mic" in r.output and "azure-kinect" in r.output
+
+
+def test_localize_writes_tracks_csv(tmp_path, rng):
+    arr = ff.load_array("respeaker-usb-4mic")  # device has 6 channels, mics on 1..4
+    sr = 16000
+    mics = plane_wave(arr, 250, 0, 2 * sr, sr, rng) * 0.1
+    rec = np.zeros((6, mics.shape[1]))
+    rec[1:5] = mics
+    rec[0] = 0.3 * rng.standard_normal(mics.shape[1])  # the processed channel must be ignored
+    wav = tmp_path / "in.wav"
+    sf.write(str(wav), rec.T, sr)
+    r = runner.invoke(app, ["localize", str(wav), "--array", "respeaker-usb-4mic", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    rows = read_tracks_csv(tmp_path / "o" / "tracks.csv")
+    assert rows and {x.track_id for x in rows} == {1}
+    assert all(abs(((x.azimuth_deg - 250) + 180) % 360 - 180) < 5 for x in rows)
+    times = sorted({x.time_s for x in rows})
+    assert np.median(np.diff(times)) <= 0.1  # at least 10 frames per second
+
+
+def test_localize_errors_are_clear(tmp_path):
+    wav = tmp_path / "in.wav"
+    sf.write(str(wav), np.zeros((1000, 2)), 16000)
+    r = runner.invoke(app, ["localize", str(wav), "--array", "respeaker-6mic-hat", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "only 2 channel" in r.output
+    r = runner.invoke(app, ["localize", str(wav), "--array", "nope", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "no array profile named" in r.output
+    r = runner.invoke(app, ["localize", str(tmp_path / "missing.wav"), "--array", "ps-eye", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "not found" in r.output
+
+
+def test_demo_runs_on_builtin_default(tmp_path):
+    r = runner.invoke(app, ["demo", "--duration", "3", "--rt60", "0.3", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "talker1" in r.output and "recall" in r.output
+    assert (tmp_path / "tracks.csv").exists() and (tmp_path / "mix.wav").exists()
