@@ -103,6 +103,39 @@ def srp_lookup(cc, idx0, frac, out):  # pragma: no cover - compiled
         out[g] = s
 
 
+@njit(cache=True)
+def srp_branch_and_bound(cc, idx0, frac, bound, order, member_ptr, member_idx):  # pragma: no cover - compiled
+    """Exact maximum of the steered response over a fine grid, searched cell by cell.
+
+    cc, idx0, frac: as in :func:`srp_lookup`. bound: (n_cells,) an upper bound of the response of every fine
+    point of each coarse cell. order: (n_cells,) cells by decreasing bound. Cell c holds the fine points
+    ``member_idx[member_ptr[c]:member_ptr[c + 1]]``. Cells are opened in order until the next bound cannot
+    beat the best point found. Returns (best point, its response).
+    """
+    P = cc.shape[0]
+    L = cc.shape[1]
+    best_g = -1
+    best_v = -np.inf
+    for k in range(order.shape[0]):
+        c = order[k]
+        if bound[c] <= best_v:
+            break
+        for m in range(member_ptr[c], member_ptr[c + 1]):
+            g = member_idx[m]
+            s = 0.0
+            for p in range(P):
+                i0 = idx0[g, p]
+                i1 = i0 + 1
+                if i1 == L:
+                    i1 = 0
+                w = frac[g, p]
+                s += (1.0 - w) * cc[p, i0] + w * cc[p, i1]
+            if s > best_v:
+                best_v = s
+                best_g = g
+    return best_g, best_v
+
+
 @njit(cache=True, parallel=True)
 def srp_exact(C, tau, omega, out):  # pragma: no cover - compiled
     """Frequency-domain steered response power.

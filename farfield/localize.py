@@ -108,7 +108,7 @@ class SteeredResponse:
 
     def __init__(self, array: ArrayGeometry, sample_rate: int, frame_size: int, grid: DirectionGrid, *,
                  freq_range: tuple[float, float] = (300.0, 6000.0), interp: int = 4, refine: bool = True,
-                 n_refine_cells: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
+                 speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array, self.grid = array, grid
         self.sample_rate, self.frame_size, self.interp = sample_rate, frame_size, interp
         freqs = np.fft.rfftfreq(frame_size, 1.0 / sample_rate)
@@ -117,15 +117,23 @@ class SteeredResponse:
             raise ValueError(f"freq_range must be (low, high) with 0 <= low < high, got {freq_range}")
         if lo >= sample_rate / 2:
             raise ValueError(f"freq_range starts at {lo} Hz, above the Nyquist frequency {sample_rate / 2} Hz")
-        self.band = (freqs >= lo) & (freqs <= min(hi, sample_rate / 2)) & (freqs > 0)
-        self.n_band = int(self.band.sum())
+        band = (freqs >= lo) & (freqs <= min(hi, sample_rate / 2)) & (freqs > 0)
+        self.n_band = int(band.sum())
         if self.n_band < 4:
             raise ValueError(f"freq_range {freq_range} keeps only {self.n_band} frequency bins at frame_size "
                              f"{frame_size}; widen it or use a longer frame")
-        self.omega = 2 * np.pi * freqs
-        self.n_lags = frame_size * interp
+        k = np.flatnonzero(band)
+        self.k0, self.k1 = int(k[0]), int(k[-1]) + 1
+        """Band bins ``k0:k1``: every spectrum the engine takes is already cut to them, ``(..., k1 - k0)``."""
+        self.n_freqs = frame_size // 2 + 1
+        self.omega = np.ascontiguousarray(2 * np.pi * freqs[self.k0: self.k1])
+        self.n_fft_lags = frame_size * interp
         self.speed_of_sound = speed_of_sound
         self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
+        # only lags within the largest physical TDOA matter: keep a window of them
+        self.half_window = int(math.ceil(np.abs(self.tau).max() * sample_rate * interp)) + 2
+        self.n_lags = 2 * self.half_window + 1
+        self._window = np.arange(-self.half_window, self.half_window + 1) % self.n_fft_lags
         self.idx0, self.frac = self._lag_tables(self.tau)
         hi_eff = min(hi, sample_rate / 2)
         self.suppress_half_width = max(1, int(math.ceil(interp * sample_rate / (2.0 * hi_eff))))
@@ -133,28 +141,32 @@ class SteeredResponse:
         if self.refine:
             self.coarse = coarse_grid_for(grid)
             owner = nearest_point(self.coarse, grid.units)
-            self.members = [np.flatnonzero(owner == c) for c in range(self.coarse.n_points)]
+            order = np.argsort(owner, kind="stable")
+            self.member_idx = np.ascontiguousarray(order.astype(np.int64))
+            self.member_ptr = np.searchsorted(owner[order], np.arange(self.coarse.n_points + 1)).astype(np.int64)
             ctau = array.tdoas_s(self.coarse.units, speed_of_sound)
             self.c_idx0, self.c_frac = self._lag_tables(ctau)
             spread = np.abs(self.tau - ctau[owner]) * sample_rate * interp
             self.coarse_half_width = int(math.ceil(spread.max())) + 1
-            self.n_refine_cells = n_refine_cells
 
     def _lag_tables(self, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lag = tau * self.sample_rate * self.interp
         lo = np.floor(lag)
-        idx0 = (lo.astype(np.int64) % self.n_lags).astype(np.int64)
+        idx0 = lo.astype(np.int64) + self.half_window  # index into the lag window
         return np.ascontiguousarray(idx0), np.ascontiguousarray(lag - lo)
 
     def correlations(self, phat: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """Band-limited cross-correlations ``(P, n_lags)`` from weighted PHAT cross-spectra ``phat (P, F)``
-        (averages of ``w * X_i conj(X_j) / |X_i conj(X_j)|``) and the average weights ``weight (F,)``.
+        """Cross-correlations ``(P, n_lags)`` over the lag window ``-half_window..half_window`` (in
+        ``1 / (interp * sample_rate)`` steps) from weighted PHAT cross-spectra of the band ``phat (P, Fb)``
+        (averages of ``w * X_i conj(X_j) / |X_i conj(X_j)|``) and the average weights ``weight (Fb,)``.
 
         Scaled so that a perfectly coherent plane wave gives 1.0 at its lag.
         """
-        total = float(np.sum(weight[self.band]))
-        C = np.where(self.band[None, :], phat, 0.0)
-        return np.fft.irfft(C, self.n_lags, axis=1) * (self.n_lags / (2.0 * max(total, 1e-12)))
+        total = float(np.sum(weight))
+        C = np.zeros((phat.shape[0], self.n_freqs), dtype=np.complex128)
+        C[:, self.k0: self.k1] = phat
+        cc = np.fft.irfft(C, self.n_fft_lags, axis=1)[:, self._window]
+        return np.ascontiguousarray(cc * (self.n_fft_lags / (2.0 * max(total, 1e-12))))
 
     def response(self, cc: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
         """Steered response of all fine grid points (or of ``points``) from correlations ``cc``."""
@@ -172,38 +184,27 @@ class SteeredResponse:
             r = self.response(cc)
             g = int(np.argmax(r))
             return g, float(r[g])
-        env = np.ascontiguousarray(maximum_filter1d(cc, 2 * self.coarse_half_width + 1, axis=1, mode="wrap"))
+        # the max-filtered correlations bound every fine point of a coarse cell from above, so the
+        # branch-and-bound search returns the same point as a full scan
+        env = np.ascontiguousarray(maximum_filter1d(cc, 2 * self.coarse_half_width + 1, axis=1, mode="nearest"))
         bound = np.empty(self.coarse.n_points)
         kernels.srp_lookup(env, self.c_idx0, self.c_frac, bound)
-        order = np.argsort(bound)[::-1]
-        best_g, best_v = -1, -np.inf
-        # branch and bound: a coarse cell's value bounds every fine point in it, so cells are opened in
-        # order of their bound until no unopened cell can beat the best point found
-        for start in range(0, order.size, self.n_refine_cells):
-            cells = order[start: start + self.n_refine_cells]
-            cells = cells[bound[cells] > best_v]
-            if cells.size == 0:
-                break
-            pts = np.concatenate([self.members[c] for c in cells])
-            r = self.response(cc, pts)
-            k = int(np.argmax(r))
-            if r[k] > best_v:
-                best_g, best_v = int(pts[k]), float(r[k])
-        return best_g, best_v
+        order = np.ascontiguousarray(np.argsort(-bound))
+        g, v = kernels.srp_branch_and_bound(cc, self.idx0, self.frac, bound, order, self.member_ptr, self.member_idx)
+        return int(g), float(v)
 
     def suppress(self, cc: np.ndarray, point: int) -> None:
         """Remove a found source from ``cc`` (zero each pair's correlation around its lag), in place."""
-        centre = np.rint(self.tau[point] * self.sample_rate * self.interp).astype(np.int64) % self.n_lags
+        centre = np.rint(self.tau[point] * self.sample_rate * self.interp).astype(np.int64) + self.half_window
         kernels.zero_around_lags(cc, centre, self.suppress_half_width)
 
     def beam_power(self, R: np.ndarray, diag: np.ndarray, point: int) -> float:
-        """Delay-and-sum output power towards ``point`` from raw cross-spectra ``R (P, F)`` and
-        auto-spectra ``diag (M, F)``; mean square per sample, band-limited."""
+        """Delay-and-sum output power towards ``point`` from band cross-spectra ``R (P, Fb)`` and
+        auto-spectra ``diag (M, Fb)``; mean square per sample."""
         out = np.empty(1)
-        kernels.srp_exact(np.ascontiguousarray(np.where(self.band, R, 0.0)),
-                          np.ascontiguousarray(self.tau[point: point + 1]), self.omega, out)
+        kernels.srp_exact(np.ascontiguousarray(R), np.ascontiguousarray(self.tau[point: point + 1]), self.omega, out)
         M = diag.shape[0]
-        total = (np.sum(diag[:, self.band].real) + 2.0 * out[0]) / (M * M)
+        total = (np.sum(diag.real) + 2.0 * out[0]) / (M * M)
         return max(total, 0.0) * 4.0 / self.frame_size**2
 
 
@@ -302,7 +303,7 @@ class Localizer:
 
     def reset(self) -> None:
         self.stft.reset()
-        F = self.stft.n_freqs
+        F = self.engine.k1 - self.engine.k0
         self._raw = np.zeros((self._pi.size, F), dtype=np.complex128)
         self._phat = np.zeros((self._n_pairs, F), dtype=np.complex128)
         self._weight = np.zeros(F)
@@ -329,10 +330,10 @@ class Localizer:
         k = X.shape[2]
         if k == 0:
             return []
-        X = np.ascontiguousarray(X, dtype=np.complex128)
+        X = np.ascontiguousarray(X[:, self.engine.k0: self.engine.k1], dtype=np.complex128)
         idx = self._frame_index + np.arange(k)
         emit = ((idx + 1) % self.update_every) == 0
-        E, F = int(emit.sum()), self.stft.n_freqs
+        E, F = int(emit.sum()), X.shape[1]
         raw = np.empty((E, self._pi.size, F), dtype=np.complex128)
         phat = np.empty((E, self._n_pairs, F), dtype=np.complex128)
         weight = np.empty((E, F))
@@ -349,11 +350,10 @@ class Localizer:
         time_s = ((frame_idx + 1) * self.hop_size - self.frame_size / 2) / self.sample_rate
         P = self._n_pairs
         R, diag = R_all[:P], R_all[P:]
-        band = self.engine.band
         scale = 4.0 / self.frame_size**2
-        ms = float(np.mean(np.sum(diag[:, band].real, axis=1))) * scale
+        ms = float(np.mean(np.sum(diag.real, axis=1))) * scale
         level_db = 10 * math.log10(ms + 1e-20)
-        floor_db = 10 * math.log10(float(np.sum(noise[band])) * scale + 1e-20)
+        floor_db = 10 * math.log10(float(np.sum(noise)) * scale + 1e-20)
         if ms < 1e-12 or level_db - floor_db < self.min_snr_db:
             return LocalizationFrame(time_s, level_db, floor_db, ())
         if self.method == "srp-phat":
@@ -396,19 +396,18 @@ class Localizer:
     def _detect_music(self, R_all: np.ndarray) -> list[Detection]:
         M = self.array.n_mics
         P = self._n_pairs
-        band = self.engine.band
-        Rf = np.zeros((int(band.sum()), M, M), dtype=np.complex128)
+        Rf = np.zeros((R_all.shape[1], M, M), dtype=np.complex128)
         i, j = self.array.pairs[:, 0], self.array.pairs[:, 1]
-        Rf[:, i, j] = R_all[:P, band].T
-        Rf[:, j, i] = np.conj(R_all[:P, band].T)
-        Rf[:, np.arange(M), np.arange(M)] = R_all[P:, band].T.real
+        Rf[:, i, j] = R_all[:P].T
+        Rf[:, j, i] = np.conj(R_all[:P].T)
+        Rf[:, np.arange(M), np.arange(M)] = R_all[P:].T.real
         vals, vecs = np.linalg.eigh(Rf)  # ascending
         # number of sources: eigenvalues (band average, relative to the largest) above 10 %
         rel = np.mean(vals / np.maximum(vals[:, -1:], 1e-30), axis=0)
         n_src = int(np.clip(np.sum(rel > 0.1), 1, min(self.max_sources, M - 2) if M > 2 else 1))
         En = np.ascontiguousarray(vecs[:, :, : M - n_src])
         spec = np.empty((self.grid.n_points, En.shape[0]))
-        kernels.music_pseudospectrum(En, self._mic_delays, np.ascontiguousarray(self.engine.omega[band]), spec)
+        kernels.music_pseudospectrum(En, self._mic_delays, self.engine.omega, spec)
         np.minimum(spec, 100.0, out=spec)  # nulls deeper than 20 dB count the same: bounded, comparable peaks
         peak = spec.max(axis=0)
         if self.method == "normmusic":  # every frequency weighs the same

