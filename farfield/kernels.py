@@ -40,11 +40,14 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
     beta = 1.0 - alpha
     for f in prange(F):
         k = 0
+        unit = np.empty(C, dtype=np.complex128)
         for t in range(T):
             pw = 0.0
             for c in range(C):
                 v = X[c, f, t]
-                pw += v.real * v.real + v.imag * v.imag
+                a2 = v.real * v.real + v.imag * v.imag
+                pw += a2
+                unit[c] = v / np.sqrt(a2) if a2 > 1e-30 else 0.0
             pw /= C
             if power[f] <= 0.0:
                 power[f] = pw
@@ -65,12 +68,8 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
             for q in range(P):
                 cs = X[pair_i[q], f, t] * np.conj(X[pair_j[q], f, t])
                 raw[q, f] = alpha * raw[q, f] + beta * cs
-                if q < n_off:
-                    m = abs(cs)
-                    if m > 1e-30:
-                        phat[q, f] = alpha * phat[q, f] + beta * w * cs / m
-                    else:
-                        phat[q, f] = alpha * phat[q, f]
+                if q < n_off:  # X_i conj(X_j) / |X_i conj(X_j)| from the per-mic unit phasors
+                    phat[q, f] = alpha * phat[q, f] + beta * w * unit[pair_i[q]] * np.conj(unit[pair_j[q]])
             if emit[t]:
                 for q in range(P):
                     out_raw[k, q, f] = raw[q, f]

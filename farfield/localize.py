@@ -127,13 +127,15 @@ class SteeredResponse:
         """Band bins ``k0:k1``: every spectrum the engine takes is already cut to them, ``(..., k1 - k0)``."""
         self.n_freqs = frame_size // 2 + 1
         self.omega = np.ascontiguousarray(2 * np.pi * freqs[self.k0: self.k1])
-        self.n_fft_lags = frame_size * interp
         self.speed_of_sound = speed_of_sound
         self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
         # only lags within the largest physical TDOA matter: keep a window of them
         self.half_window = int(math.ceil(np.abs(self.tau).max() * sample_rate * interp)) + 2
         self.n_lags = 2 * self.half_window + 1
-        self._window = np.arange(-self.half_window, self.half_window + 1) % self.n_fft_lags
+        # inverse DFT restricted to the band and the lag window: cc = Re(C @ basis) (one small matrix product
+        # instead of a full-length inverse FFT per pair)
+        lags_s = np.arange(-self.half_window, self.half_window + 1) / (sample_rate * interp)
+        self._basis = np.ascontiguousarray(np.exp(1j * self.omega[:, None] * lags_s[None, :]))
         self.idx0, self.frac = self._lag_tables(self.tau)
         hi_eff = min(hi, sample_rate / 2)
         self.suppress_half_width = max(1, int(math.ceil(interp * sample_rate / (2.0 * hi_eff))))
@@ -163,10 +165,7 @@ class SteeredResponse:
         Scaled so that a perfectly coherent plane wave gives 1.0 at its lag.
         """
         total = float(np.sum(weight))
-        C = np.zeros((phat.shape[0], self.n_freqs), dtype=np.complex128)
-        C[:, self.k0: self.k1] = phat
-        cc = np.fft.irfft(C, self.n_fft_lags, axis=1)[:, self._window]
-        return np.ascontiguousarray(cc * (self.n_fft_lags / (2.0 * max(total, 1e-12))))
+        return np.ascontiguousarray((phat @ self._basis).real / max(total, 1e-12))
 
     def response(self, cc: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
         """Steered response of all fine grid points (or of ``points``) from correlations ``cc``."""
