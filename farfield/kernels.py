@@ -16,8 +16,9 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin,
-                         raw, phat, weight, noise, power, emit, out_raw, out_phat, out_weight, out_noise):  # pragma: no cover
+def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin, rev_gain,
+                         raw, phat, weight, noise, power, history, frame_offset, emit,
+                         out_raw, out_phat, out_weight, out_noise):  # pragma: no cover
     """Recursive averages of pair cross-spectra, raw and speech-weighted PHAT, with a per-bin noise floor.
 
     X: (C, F, T) complex STFT frames. pair_i, pair_j: (P,) int64 mic indices; the first ``n_off`` pairs are
@@ -26,17 +27,22 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
 
     * ``power <- power_alpha * power + (1 - power_alpha) * p`` (lightly smoothed power);
     * ``noise <- power`` if ``power < noise`` else ``noise * noise_rise`` (minimum tracking with slow rise);
-    * speech weight ``w = clip(1 - margin * noise / p, 0, 1)``;
+    * late-reverberation estimate ``rev = rev_gain * power`` as it was ``D`` frames ago (``history (D, F)`` is a
+      ring of past smoothed powers, row ``(frame_offset + t) % D`` holding the oldest; ``D = 0`` disables it);
+    * direct-sound weight ``w = clip(1 - margin * max(noise, rev) / p, 0, 1)``: bins where the direct sound
+      of a source stands above both the noise floor and the reverberant tail of earlier sound;
     * ``raw[k] <- alpha * raw[k] + (1 - alpha) * X_i conj(X_j)`` for all P pairs;
     * ``phat[k] <- alpha * phat[k] + (1 - alpha) * w * X_i conj(X_j) / |X_i conj(X_j)|`` for the n_off pairs;
     * ``weight <- alpha * weight + (1 - alpha) * w``.
 
-    State arrays (raw (P, F), phat (n_off, F), weight, noise, power (F,)) are updated in place. After each
-    frame t with ``emit[t]`` the states are copied to ``out_raw (E, P, F)``, ``out_phat (E, n_off, F)``,
-    ``out_weight (E, F)`` and ``out_noise (E, F)``.
+    State arrays (raw (P, F), phat (n_off, F), weight, noise, power (F,), history (D, F)) are updated in
+    place; ``frame_offset`` is the number of frames processed before this call. After each frame t with
+    ``emit[t]`` the states are copied to ``out_raw (E, P, F)``, ``out_phat (E, n_off, F)``, ``out_weight``
+    and ``out_noise (E, F)``.
     """
     C, F, T = X.shape
     P = pair_i.shape[0]
+    D = history.shape[0]
     beta = 1.0 - alpha
     for f in prange(F):
         k = 0
@@ -57,9 +63,16 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
                 noise[f] = power[f]
             else:
                 noise[f] *= noise_rise
+            floor = noise[f]
+            if D > 0:
+                slot = (frame_offset + t) % D
+                rev = rev_gain * history[slot, f]
+                history[slot, f] = power[f]
+                if rev > floor:
+                    floor = rev
             w = 0.0
             if pw > 1e-30:
-                w = 1.0 - margin * noise[f] / pw
+                w = 1.0 - margin * floor / pw
                 if w < 0.0:
                     w = 0.0
                 elif w > 1.0:
@@ -68,8 +81,8 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
             for q in range(P):
                 cs = X[pair_i[q], f, t] * np.conj(X[pair_j[q], f, t])
                 raw[q, f] = alpha * raw[q, f] + beta * cs
-                if q < n_off:  # X_i conj(X_j) / |X_i conj(X_j)| from the per-mic unit phasors
-                    phat[q, f] = alpha * phat[q, f] + beta * w * unit[pair_i[q]] * np.conj(unit[pair_j[q]])
+            for q in range(n_off):  # X_i conj(X_j) / |X_i conj(X_j)| from the per-mic unit phasors
+                phat[q, f] = alpha * phat[q, f] + beta * w * unit[pair_i[q]] * np.conj(unit[pair_j[q]])
             if emit[t]:
                 for q in range(P):
                     out_raw[k, q, f] = raw[q, f]

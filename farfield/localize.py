@@ -224,6 +224,9 @@ class Localizer:
         noise_margin_db: a time-frequency bin takes part in SRP-PHAT with weight ``1 - margin * noise / power``
             (0 when it is not this far above the bin's tracked noise floor); stationary noise is ignored.
         noise_rise_db_s: how fast the per-bin noise floor may rise, dB per second.
+        reverb_delay_s, reverb_db: a bin also needs to stand ``noise_margin_db`` above the late reverberation
+            of earlier sound, estimated as the bin's power ``reverb_delay_s`` ago lowered by ``reverb_db``
+            (favours the direct sound of onsets over reflections; ``reverb_delay_s=0`` turns it off).
         update_every: STFT hops per localization update.
         max_sources: most detections per update.
         min_separation_deg: detections closer than this to a stronger one are dropped.
@@ -241,6 +244,7 @@ class Localizer:
                  grid: str | DirectionGrid = "auto", grid_resolution: int | None = None,
                  frame_size: int = 512, hop_size: int = 256, freq_range: tuple[float, float] = (300.0, 6000.0),
                  smoothing_s: float = 0.12, noise_margin_db: float = 5.0, noise_rise_db_s: float = 2.0,
+                 reverb_delay_s: float = 0.05, reverb_db: float = 10.0,
                  update_every: int = 2, max_sources: int = 3,
                  min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_ratio: float = 0.7,
                  min_snr_db: float = 3.0,
@@ -279,6 +283,8 @@ class Localizer:
         self.power_alpha = math.exp(-hop_size / (0.04 * self.sample_rate))
         self.noise_rise = 10 ** (noise_rise_db_s * hop_size / self.sample_rate / 10)
         self.noise_margin = 10 ** (noise_margin_db / 10)
+        self.reverb_frames = int(round(reverb_delay_s * self.sample_rate / hop_size))
+        self.reverb_gain = 10 ** (-reverb_db / 10)
         self.engine = SteeredResponse(self.array, self.sample_rate, frame_size, self.grid, freq_range=freq_range,
                                       interp=interp, refine=refine and method == "srp-phat",
                                       speed_of_sound=speed_of_sound)
@@ -308,6 +314,7 @@ class Localizer:
         self._weight = np.zeros(F)
         self._noise = np.zeros(F)
         self._power = np.zeros(F)
+        self._history = np.zeros((self.reverb_frames, F))
         self._frame_index = 0
 
     # -- feeding ------------------------------------------------------------------------------
@@ -335,11 +342,11 @@ class Localizer:
         E, F = int(emit.sum()), X.shape[1]
         raw = np.empty((E, self._pi.size, F), dtype=np.complex128)
         phat = np.empty((E, self._n_pairs, F), dtype=np.complex128)
-        weight = np.empty((E, F))
-        noise = np.empty((E, F))
+        weight, noise = np.empty((E, F)), np.empty((E, F))
         kernels.smooth_cross_spectra(X, self._pi, self._pj, self._n_pairs, self.alpha, self.power_alpha,
-                                     self.noise_rise, self.noise_margin, self._raw, self._phat, self._weight,
-                                     self._noise, self._power, emit, raw, phat, weight, noise)
+                                     self.noise_rise, self.noise_margin, self.reverb_gain, self._raw, self._phat,
+                                     self._weight, self._noise, self._power, self._history, self._frame_index,
+                                     emit, raw, phat, weight, noise)
         self._frame_index += k
         return [self._update(raw[e], phat[e], weight[e], noise[e], t) for e, t in enumerate(idx[emit])]
 
@@ -375,10 +382,12 @@ class Localizer:
         return bool(np.all(d >= self.min_separation_deg))
 
     def _detect_srp(self, phat: np.ndarray, weight: np.ndarray, R: np.ndarray, diag: np.ndarray) -> list[Detection]:
+        """Sources one by one, strongest first; each found source is removed from the correlations (its lag
+        zeroed in every pair) before the next search."""
         eng = self.engine
-        cc = np.ascontiguousarray(eng.correlations(phat, weight))
+        cc = eng.correlations(phat, weight)
         chosen: list[int] = []
-        dets = []
+        dets: list[Detection] = []
         for _ in range(self.max_sources + 2):
             if len(dets) == self.max_sources:
                 break

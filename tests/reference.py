@@ -3,21 +3,27 @@
 import numpy as np
 
 
-def smooth_cross_spectra_ref(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin, raw, phat,
-                             weight, noise, power, emit):
+def smooth_cross_spectra_ref(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin, rev_gain,
+                             raw, phat, weight, noise, power, history, frame_offset, emit):
     C, F, T = X.shape
     outs = ([], [], [], [])
     for t in range(T):
         pw = np.mean(np.abs(X[:, :, t]) ** 2, axis=0)
         power[:] = np.where(power <= 0, pw, power_alpha * power + (1 - power_alpha) * pw)
         noise[:] = np.where((noise <= 0) | (power < noise), power, noise * noise_rise)
+        floor = noise.copy()
+        if history.shape[0]:
+            slot = (frame_offset + t) % history.shape[0]
+            floor = np.maximum(floor, rev_gain * history[slot])
+            history[slot] = power
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.where(pw > 1e-30, np.clip(1 - margin * noise / pw, 0, 1), 0.0)
+            w = np.where(pw > 1e-30, np.clip(1 - margin * floor / pw, 0, 1), 0.0)
         weight[:] = alpha * weight + (1 - alpha) * w
         cs = X[pair_i, :, t] * np.conj(X[pair_j, :, t])
         raw[:] = alpha * raw + (1 - alpha) * cs
-        m = np.abs(cs[:n_off])
-        unit = np.where(m > 1e-30, cs[:n_off] / np.maximum(m, 1e-300), 0)
+        a = np.abs(X[:, :, t])
+        u = np.where(a**2 > 1e-30, X[:, :, t] / np.maximum(a, 1e-300), 0)
+        unit = u[pair_i[:n_off]] * np.conj(u[pair_j[:n_off]])
         phat[:] = alpha * phat + (1 - alpha) * w * unit
         if emit[t]:
             for o, v in zip(outs, (raw, phat, weight, noise)):

@@ -22,12 +22,13 @@ def test_smooth_cross_spectra_matches_reference(rng, C, F, T):
     n_off = i.size
     emit = rng.random(T) < 0.5
     emit[-1] = True
-    states = [np.zeros((pi.size, F), complex), np.zeros((n_off, F), complex), np.zeros(F), np.zeros(F), np.zeros(F)]
+    states = [np.zeros((pi.size, F), complex), np.zeros((n_off, F), complex), np.zeros(F), np.zeros(F), np.zeros(F),
+              rng.random((3, F))]
     ref_states = [s.copy() for s in states]
     E = int(emit.sum())
     outs = [np.empty((E, pi.size, F), complex), np.empty((E, n_off, F), complex), np.empty((E, F)), np.empty((E, F))]
-    kernels.smooth_cross_spectra(X, pi, pj, n_off, 0.8, 0.6, 1.01, 2.0, *states, emit, *outs)
-    ref = smooth_cross_spectra_ref(X, pi, pj, n_off, 0.8, 0.6, 1.01, 2.0, *ref_states, emit)
+    kernels.smooth_cross_spectra(X, pi, pj, n_off, 0.8, 0.6, 1.01, 2.0, 0.3, *states, 5, emit, *outs)
+    ref = smooth_cross_spectra_ref(X, pi, pj, n_off, 0.8, 0.6, 1.01, 2.0, 0.3, *ref_states, 5, emit)
     for a, b in zip(outs, ref):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
     for a, b in zip(states, ref_states):
