@@ -243,10 +243,10 @@ class Localizer:
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, method: str = "srp-phat",
                  grid: str | DirectionGrid = "auto", grid_resolution: int | None = None,
                  frame_size: int = 512, hop_size: int = 256, freq_range: tuple[float, float] = (300.0, 6000.0),
-                 smoothing_s: float = 0.12, noise_margin_db: float = 5.0, noise_rise_db_s: float = 2.0,
+                 smoothing_s: float = 0.12, noise_margin_db: float = 8.0, noise_rise_db_s: float = 2.0,
                  reverb_delay_s: float = 0.05, reverb_db: float = 10.0,
                  update_every: int = 2, max_sources: int = 3,
-                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_ratio: float = 0.7,
+                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_ratio: float = 0.8,
                  min_snr_db: float = 3.0,
                  refine: bool = True, interp: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)

@@ -85,7 +85,7 @@ class Tracker:
                  birth_gate_deg: float = 8.0,
                  birth_window_s: float = 0.3, hangover_s: float = 0.5, forget_s: float = 6.0,
                  revive_gate_deg: float = 20.0, speed_deg_s: float = 60.0, measurement_noise_deg: float = 4.0,
-                 merge_deg: float = 12.0, merge_s: float = 1.0, planar: bool = False) -> None:
+                 merge_deg: float = 15.0, merge_s: float = 1.0, planar: bool = False) -> None:
         if frame_period_s <= 0:
             raise ValueError(f"frame_period_s must be > 0, got {frame_period_s}")
         if birth_hits < 1:
