@@ -237,23 +237,28 @@ class Tracker:
         self._tracks = self._merge_duplicates(keep)
 
     def _merge_duplicates(self, tracks: list[_Track]) -> list[_Track]:
-        """Drop tentative tracks born on top of an active one (side lobes, echoes), and the younger of two
-        active tracks that have stayed together for ``merge_s``."""
-        active = sorted((t for t in tracks if t.state == "active"), key=lambda t: t.track_id)
-        if not active:
+        """Drop tentative tracks born on top of an active one (side lobes, echoes); and when two confirmed
+        tracks have stayed within ``merge_deg`` for ``merge_s`` (one talker split in two), drop one of them:
+        a dormant one before an active one, else the younger."""
+        confirmed = sorted((t for t in tracks if t.state != "tentative"),
+                           key=lambda t: (t.state != "active", t.track_id))  # the ones to keep come first
+        if not confirmed:
             return tracks
-        A = np.array([t.unit for t in active])
+        A = np.array([t.unit for t in confirmed])
         drop = set()
-        for k, t in enumerate(active):
+        for k, t in enumerate(confirmed):
             if k and np.max(A[:k] @ t.unit) > self.merge_cos:
                 t.close_s += self.dt
                 if t.close_s >= self.merge_s:
                     drop.add(id(t))
             else:
-                t.close_s = 0.0
+                t.close_s = max(0.0, t.close_s - self.dt)  # brief separations do not reset the count
+        active = np.array([t.unit for t in confirmed if t.state == "active"]).reshape(-1, 3)
         out = []
         for t in tracks:
-            if id(t) in drop or (t.state == "tentative" and np.max(A @ t.unit) > math.cos(self.gate / 2)):
+            if id(t) in drop:
+                continue
+            if t.state == "tentative" and len(active) and np.max(active @ t.unit) > math.cos(self.gate / 2):
                 continue
             out.append(t)
         return out
