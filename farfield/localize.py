@@ -215,7 +215,8 @@ class Localizer:
         array: an :class:`ArrayGeometry`, a built-in profile name or a TOML path.
         sample_rate: Hz of the audio that will be fed.
         method: ``"srp-phat"`` (default), ``"music"`` or ``"normmusic"``.
-        grid: ``"auto"`` (half-sphere for planar arrays, circle for linear ones, sphere otherwise),
+        grid: ``"auto"`` (circle for planar and linear arrays: azimuth only, elevation reported as 0;
+            sphere otherwise),
             ``"circle"``, ``"sphere"``, ``"half-sphere"`` or a :class:`DirectionGrid`.
         grid_resolution: circle: number of azimuths (360); sphere: icosahedral level (4 = 2562 points).
         frame_size, hop_size: STFT sizes in samples.
@@ -263,12 +264,9 @@ class Localizer:
         if isinstance(grid, DirectionGrid):
             self.grid = grid
         elif grid == "auto":
-            if self.array.is_linear:
-                self.grid = make_grid("circle", grid_resolution)
-            elif self.array.is_planar:
-                self.grid = make_grid("half-sphere", grid_resolution)
-            else:
-                self.grid = make_grid("sphere", grid_resolution)
+            # a planar array measures elevation poorly, and reverberation pulls a sphere search towards the
+            # zenith (where every TDOA is 0): planar and linear arrays search azimuth only by default
+            self.grid = make_grid("circle" if self.array.is_planar else "sphere", grid_resolution)
         else:
             self.grid = make_grid(grid, grid_resolution)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)

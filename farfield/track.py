@@ -65,8 +65,8 @@ class Tracker:
 
     Args:
         frame_period_s: seconds between updates (the localizer's ``frame_period_s``).
-        gate_deg: largest angle between a track's prediction and a detection it may take (plus 2 sigma of
-            the track's own uncertainty).
+        gate_deg: largest angle between a track's prediction and a detection it may take, plus 2 sigma of
+            the track's own uncertainty but at most ``max_gate_growth_deg``.
         birth_hits: hits needed within ``birth_window_s`` to confirm a new track.
         birth_gate_deg: a tentative track only takes detections this close to it (real sources give
             consistent directions; scattered false detections do not).
@@ -75,16 +75,19 @@ class Tracker:
         forget_s: a silent track is deleted this long after its last hit; within it, it can be revived.
         revive_gate_deg: gate for reviving a dormant track.
         speed_deg_s: expected angular speed of talkers (process noise), degrees per second.
+        coast_damping: a track's velocity is multiplied by this at every update without a detection.
         measurement_noise_deg: standard deviation of detections, degrees.
         merge_deg, merge_s: when two active tracks stay within ``merge_deg`` of each other for ``merge_s``
             seconds, the younger one is dropped (one talker split in two; crossing talkers pass quicker).
         planar: keep tracks on the horizontal plane (for azimuth-only localizers).
     """
 
-    def __init__(self, *, frame_period_s: float, gate_deg: float = 15.0, birth_hits: int = 3,
+    def __init__(self, *, frame_period_s: float, gate_deg: float = 15.0, max_gate_growth_deg: float = 10.0,
+                 birth_hits: int = 3,
                  birth_gate_deg: float = 8.0,
                  birth_window_s: float = 0.3, hangover_s: float = 0.5, forget_s: float = 6.0,
-                 revive_gate_deg: float = 20.0, speed_deg_s: float = 60.0, measurement_noise_deg: float = 4.0,
+                 revive_gate_deg: float = 20.0, speed_deg_s: float = 40.0, coast_damping: float = 0.7,
+                 measurement_noise_deg: float = 4.0,
                  merge_deg: float = 15.0, merge_s: float = 1.0, planar: bool = False) -> None:
         if frame_period_s <= 0:
             raise ValueError(f"frame_period_s must be > 0, got {frame_period_s}")
@@ -100,6 +103,8 @@ class Tracker:
         self.hangover_s = float(hangover_s)
         self.forget_s = float(forget_s)
         self.revive_gate = math.radians(revive_gate_deg)
+        self.gate_growth = math.radians(max_gate_growth_deg)
+        self.coast_damping = float(coast_damping)
         self.q = math.radians(speed_deg_s) ** 2  # velocity random-walk intensity, (rad/s)^2 per s
         self.r = math.radians(measurement_noise_deg) ** 2
         self.planar = planar
@@ -158,6 +163,10 @@ class Tracker:
             if t.state == "dormant":
                 t.state = "active"
             taken.add(di)
+        hit = {ti for ti, _ in assigned}
+        for ti, t in enumerate(self._tracks):
+            if ti not in hit:
+                t.x[3:] *= self.coast_damping  # a silent talker is assumed to slow down, not to drift on
         for di, d in enumerate(dets):
             if di not in taken:
                 self._tracks.append(_Track(Z[di], time_s, d.power_db, d.confidence, self.r))
@@ -207,7 +216,10 @@ class Tracker:
             if t.state == "tentative":
                 gate = self.birth_gate
             else:
-                gate = (self.revive_gate if t.state == "dormant" else self.gate) + 2.0 * self._sigma(t)
+                # the gate widens with the track's uncertainty, but only so far: a coasting track must not
+                # grab another talker's detections
+                gate = (self.revive_gate if t.state == "dormant" else self.gate) + min(2.0 * self._sigma(t),
+                                                                                         self.gate_growth)
             row = cost[i]
             row[ang[i] > gate] = big
             if t.state == "dormant":

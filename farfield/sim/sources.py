@@ -42,6 +42,9 @@ def synthetic_speech(duration_s: float, sample_rate: int, *, f0_hz: float = 120.
         phase = np.cumsum(f0 / sample_rate)
         pulses = np.diff(np.floor(phase), prepend=0.0)
         src = lfilter([1.0], [1.0, -0.95], pulses)  # glottal spectral tilt
+        # mixed excitation: breath noise, pitch-synchronously modulated, fills the spectrum between harmonics
+        breath = rng.standard_normal(m) * (0.5 + 0.5 * np.cos(2 * np.pi * phase)) * 0.35 * np.std(src)
+        src = src + breath
         if rng.random() < 0.3:  # fricative
             seg = lfilter(*_resonator(rng.uniform(3500, 6000), 1500, sample_rate), rng.standard_normal(m)) * 0.3
         else:
