@@ -72,6 +72,8 @@ class Tracker:
             consistent directions; scattered false detections do not).
         birth_window_s: probation window, seconds.
         hangover_s: an active track stays reported this long after its last hit.
+        established_hangover_s, established_hits: the hangover of a track with at least ``established_hits``
+            hits: a talker heard for a while is kept through longer stretches where a louder talker masks it.
         forget_s: a silent track is deleted this long after its last hit; within it, it can be revived.
         revive_gate_deg: gate for reviving a dormant track.
         speed_deg_s: expected angular speed of talkers (process noise), degrees per second.
@@ -85,7 +87,8 @@ class Tracker:
     def __init__(self, *, frame_period_s: float, gate_deg: float = 15.0, max_gate_growth_deg: float = 10.0,
                  birth_hits: int = 3,
                  birth_gate_deg: float = 8.0,
-                 birth_window_s: float = 0.3, hangover_s: float = 0.5, forget_s: float = 6.0,
+                 birth_window_s: float = 0.3, hangover_s: float = 0.5, established_hangover_s: float = 1.5,
+                 established_hits: int = 25, forget_s: float = 6.0,
                  revive_gate_deg: float = 20.0, speed_deg_s: float = 40.0, coast_damping: float = 0.7,
                  measurement_noise_deg: float = 4.0,
                  merge_deg: float = 15.0, merge_s: float = 1.0, planar: bool = False) -> None:
@@ -93,14 +96,17 @@ class Tracker:
             raise ValueError(f"frame_period_s must be > 0, got {frame_period_s}")
         if birth_hits < 1:
             raise ValueError(f"birth_hits must be >= 1, got {birth_hits}")
-        if not 0 < hangover_s <= forget_s:
-            raise ValueError(f"need 0 < hangover_s <= forget_s, got hangover_s={hangover_s}, forget_s={forget_s}")
+        if not (0 < hangover_s <= forget_s and 0 < established_hangover_s <= forget_s):
+            raise ValueError(f"need 0 < hangover_s <= forget_s and 0 < established_hangover_s <= forget_s, got "
+                             f"{hangover_s}, {established_hangover_s} and {forget_s}")
         self.dt = float(frame_period_s)
         self.gate = math.radians(gate_deg)
         self.birth_hits = int(birth_hits)
         self.birth_gate = math.radians(birth_gate_deg)
         self.birth_window_s = float(birth_window_s)
         self.hangover_s = float(hangover_s)
+        self.established_hangover_s = float(established_hangover_s)
+        self.established_hits = int(established_hits)
         self.forget_s = float(forget_s)
         self.revive_gate = math.radians(revive_gate_deg)
         self.gate_growth = math.radians(max_gate_growth_deg)
@@ -240,7 +246,8 @@ class Tracker:
                     self._next_id += 1
                 elif now - t.born_s > self.birth_window_s:
                     continue  # failed probation
-            elif t.state == "active" and silent > self.hangover_s:
+            elif t.state == "active" and silent > (self.established_hangover_s if t.hits >= self.established_hits
+                                                   else self.hangover_s):
                 t.state = "dormant"
                 t.x[3:] = 0.0
             if t.state == "dormant" and silent > self.forget_s:
