@@ -93,26 +93,31 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
                 k += 1
 
 
+@njit(cache=True, inline="always")
+def _response_at(cc, idx0, frac, g):  # pragma: no cover - compiled
+    """Sum over pairs of the linearly interpolated correlation at grid point g (see srp_lookup)."""
+    P, L = cc.shape
+    s = 0.0
+    for p in range(P):
+        i0 = idx0[g, p]
+        i1 = i0 + 1
+        if i1 == L:
+            i1 = 0
+        w = frac[g, p]
+        s += (1.0 - w) * cc[p, i0] + w * cc[p, i1]
+    return s
+
+
 @njit(cache=True, parallel=True)
 def srp_lookup(cc, idx0, frac, out):  # pragma: no cover - compiled
     """Steered response from interpolated cross-correlations.
 
-    cc: (P, L) real, circular GCC of each pair (lag 0 at index 0). idx0: (G, P) int64 lag index of each grid
-    point's TDOA (floor, in [0, L)); frac: (G, P) float fractional part. out: (G,) real, the sum over pairs of
-    the linearly interpolated correlation.
+    cc: (P, L) real correlation of each pair over a window of L lags. idx0: (G, P) int64 index into that
+    window of each grid point's TDOA (floor; the index after L - 1 wraps to 0); frac: (G, P) float fractional
+    part. out: (G,) real, the sum over pairs of the linearly interpolated correlation.
     """
-    G, P = idx0.shape
-    L = cc.shape[1]
-    for g in prange(G):
-        s = 0.0
-        for p in range(P):
-            i0 = idx0[g, p]
-            i1 = i0 + 1
-            if i1 == L:
-                i1 = 0
-            w = frac[g, p]
-            s += (1.0 - w) * cc[p, i0] + w * cc[p, i1]
-        out[g] = s
+    for g in prange(idx0.shape[0]):
+        out[g] = _response_at(cc, idx0, frac, g)
 
 
 @njit(cache=True)
@@ -124,8 +129,6 @@ def srp_branch_and_bound(cc, idx0, frac, bound, order, member_ptr, member_idx): 
     ``member_idx[member_ptr[c]:member_ptr[c + 1]]``. Cells are opened in order until the next bound cannot
     beat the best point found. Returns (best point, its response).
     """
-    P = cc.shape[0]
-    L = cc.shape[1]
     best_g = -1
     best_v = -np.inf
     for k in range(order.shape[0]):
@@ -134,14 +137,7 @@ def srp_branch_and_bound(cc, idx0, frac, bound, order, member_ptr, member_idx): 
             break
         for m in range(member_ptr[c], member_ptr[c + 1]):
             g = member_idx[m]
-            s = 0.0
-            for p in range(P):
-                i0 = idx0[g, p]
-                i1 = i0 + 1
-                if i1 == L:
-                    i1 = 0
-                w = frac[g, p]
-                s += (1.0 - w) * cc[p, i0] + w * cc[p, i1]
+            s = _response_at(cc, idx0, frac, g)
             if s > best_v:
                 best_v = s
                 best_g = g

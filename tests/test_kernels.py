@@ -71,3 +71,16 @@ def test_music_pseudospectrum_matches_reference(rng):
     out = np.empty((G, F))
     kernels.music_pseudospectrum(En, delays, omega, out)
     np.testing.assert_allclose(out, music_pseudospectrum_ref(En, delays, omega), rtol=1e-9)
+
+
+def test_branch_and_bound_equals_full_scan_on_random_correlations(rng):
+    import farfield as ff
+    from farfield.localize import SteeredResponse
+
+    arr = ff.load_array("matrix-creator")
+    eng = SteeredResponse(arr, 16000, 512, ff.sphere_grid(4, half=True))
+    for _ in range(20):
+        cc = np.ascontiguousarray(rng.standard_normal((arr.pairs.shape[0], eng.n_lags)))
+        g, v = eng.best_point(cc)
+        ref = srp_lookup_ref(cc, eng.idx0, eng.frac)
+        assert g == int(np.argmax(ref)) and v == pytest.approx(ref.max())
