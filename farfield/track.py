@@ -145,6 +145,8 @@ class Tracker:
 
         Returns one :class:`TrackRow` per active track.
         """
+        if not hasattr(frame, "time_s") or not hasattr(frame, "detections"):
+            raise TypeError(f"update() takes a LocalizationFrame (time_s, detections), got {type(frame).__name__}")
         time_s = float(frame.time_s)
         if self._time_s is not None and time_s < self._time_s:
             raise ValueError(f"updates must come in time order: got {time_s:.3f} s after {self._time_s:.3f} s")

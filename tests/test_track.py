@@ -74,6 +74,8 @@ def test_tracker_errors():
     with pytest.raises(ValueError, match="hangover"):
         ff.Tracker(frame_period_s=DT, hangover_s=5, forget_s=1)
     tr = ff.Tracker(frame_period_s=DT)
+    with pytest.raises(TypeError, match="LocalizationFrame"):
+        tr.update([0.0, []])
     tr.update(frame(1.0, []))
     with pytest.raises(ValueError, match="time order"):
         tr.update(frame(0.5, []))
