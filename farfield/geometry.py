@@ -11,7 +11,7 @@ Conventions used everywhere in farfield:
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -92,7 +92,6 @@ class ArrayGeometry:
     notes: str = ""
     source: str = ""
     verified: bool = True
-    _extra: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         pos = np.asarray(self.positions, dtype=np.float64)

@@ -118,14 +118,13 @@ class SteeredResponse:
         if lo >= sample_rate / 2:
             raise ValueError(f"freq_range starts at {lo} Hz, above the Nyquist frequency {sample_rate / 2} Hz")
         band = (freqs >= lo) & (freqs <= min(hi, sample_rate / 2)) & (freqs > 0)
-        self.n_band = int(band.sum())
-        if self.n_band < 4:
-            raise ValueError(f"freq_range {freq_range} keeps only {self.n_band} frequency bins at frame_size "
+        n_band = int(band.sum())
+        if n_band < 4:
+            raise ValueError(f"freq_range {freq_range} keeps only {n_band} frequency bins at frame_size "
                              f"{frame_size}; widen it or use a longer frame")
         k = np.flatnonzero(band)
         self.k0, self.k1 = int(k[0]), int(k[-1]) + 1
         """Band bins ``k0:k1``: every spectrum the engine takes is already cut to them, ``(..., k1 - k0)``."""
-        self.n_freqs = frame_size // 2 + 1
         self.omega = np.ascontiguousarray(2 * np.pi * freqs[self.k0: self.k1])
         self.speed_of_sound = speed_of_sound
         self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
