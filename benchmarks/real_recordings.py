@@ -37,7 +37,7 @@ def main() -> None:
     if not DATA.exists():
         raise SystemExit(f"{DATA} not found")
     x, sr = read_audio(DATA / "real" / "mcwsj_8ch_uca")
-    show("mcwsj_8ch_uca (mcwsj-uca8, half-sphere)", ff.localize(x, sr, "mcwsj-uca8"))
+    show("mcwsj_8ch_uca (mcwsj-uca8, half-sphere)", ff.localize(x, sr, "mcwsj-uca8", grid="half-sphere"))
     show("mcwsj_8ch_uca (mcwsj-uca8, circle)", ff.localize(x, sr, "mcwsj-uca8", grid="circle"))
     arr = ff.ArrayGeometry(SPEECHBRAIN_MICS, name="speechbrain-test")
     for f in sorted((DATA / "peers" / "speechbrain_multimic").glob("*.flac")):
@@ -48,7 +48,7 @@ def main() -> None:
             az, el = ff.unit_to_az_el(u / np.linalg.norm(u))
             truth = float(az)
             print(f"{f.name}: true azimuth {az:.1f}, elevation {el:.1f}")
-        show(f"  {f.stem[:44]}", ff.localize(y.T, sr, arr), truth)
+        show(f"  {f.stem[:44]} (circle)", ff.localize(y.T, sr, arr), truth)
 
 
 if __name__ == "__main__":

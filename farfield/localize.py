@@ -166,14 +166,10 @@ class SteeredResponse:
         total = float(np.sum(weight))
         return np.ascontiguousarray((phat @ self._basis).real / max(total, 1e-12))
 
-    def response(self, cc: np.ndarray, points: np.ndarray | None = None) -> np.ndarray:
-        """Steered response of all fine grid points (or of ``points``) from correlations ``cc``."""
-        if points is None:
-            out = np.empty(self.grid.n_points)
-            kernels.srp_lookup(cc, self.idx0, self.frac, out)
-            return out
-        out = np.empty(points.size)
-        kernels.srp_lookup(cc, np.ascontiguousarray(self.idx0[points]), np.ascontiguousarray(self.frac[points]), out)
+    def response(self, cc: np.ndarray) -> np.ndarray:
+        """Steered response ``(n_points,)`` of every fine grid point from correlations ``cc``."""
+        out = np.empty(self.grid.n_points)
+        kernels.srp_lookup(cc, self.idx0, self.frac, out)
         return out
 
     def best_point(self, cc: np.ndarray) -> tuple[int, float]:

@@ -3,16 +3,21 @@
 Each track is a Kalman filter with a constant-velocity model on the unit vector ``(x, y, z)`` of its
 direction (no azimuth wrap-around, works on the whole sphere), re-normalised after every update. Per
 localizer update the detections are assigned to tracks by the Hungarian method on angular distance with a
-gate that widens with the track's uncertainty.
+gate that widens (up to a cap) with the track's uncertainty; a track that gets no detection coasts with its
+velocity damped.
 
 Life of a track:
 
 * ``tentative``: born from an unassigned detection; becomes ``active`` (and gets an id) after ``birth_hits``
   hits within ``birth_window_s``; otherwise it is dropped (probation).
-* ``active``: reported while it was last hit at most ``hangover_s`` ago.
-* ``dormant``: silent longer than ``hangover_s``: no longer reported, velocity set to zero, position kept.
+* ``active``: reported while it was last hit at most ``hangover_s`` ago (``established_hangover_s`` for a
+  track with ``established_hits`` hits, which a louder talker can mask for longer).
+* ``dormant``: silent longer than that: no longer reported, velocity set to zero, position kept.
   A detection near it within ``forget_s`` revives it with the same id (talker pauses keep their id).
 * deleted ``forget_s`` after its last hit: tracks never linger after the sound stops.
+
+Two confirmed tracks that stay within ``merge_deg`` for ``merge_s`` are one talker split in two: the dormant
+one (else the younger) is dropped.
 """
 
 from __future__ import annotations
@@ -79,8 +84,9 @@ class Tracker:
         speed_deg_s: expected angular speed of talkers (process noise), degrees per second.
         coast_damping: a track's velocity is multiplied by this at every update without a detection.
         measurement_noise_deg: standard deviation of detections, degrees.
-        merge_deg, merge_s: when two active tracks stay within ``merge_deg`` of each other for ``merge_s``
-            seconds, the younger one is dropped (one talker split in two; crossing talkers pass quicker).
+        merge_deg, merge_s: when two confirmed tracks stay within ``merge_deg`` of each other for ``merge_s``
+            seconds, one is dropped: a dormant one before an active one, else the younger (one talker split
+            in two; crossing talkers pass quicker).
         planar: keep tracks on the horizontal plane (for azimuth-only localizers).
     """
 
@@ -159,7 +165,7 @@ class Tracker:
             Z[:, 2] = 0.0
             Z /= np.linalg.norm(Z, axis=1, keepdims=True)
         assigned = self._assign(Z)
-        taken = set()
+        taken, hit = set(), set()
         for ti, di in assigned:
             t = self._tracks[ti]
             d = dets[di]
@@ -171,7 +177,7 @@ class Tracker:
             if t.state == "dormant":
                 t.state = "active"
             taken.add(di)
-        hit = {ti for ti, _ in assigned}
+            hit.add(ti)
         for ti, t in enumerate(self._tracks):
             if ti not in hit:
                 t.x[3:] *= self.coast_damping  # a silent talker is assumed to slow down, not to drift on
