@@ -1,4 +1,4 @@
-"""Reading recordings and writing results (tracks.csv)."""
+"""Reading recordings; writing and reading results (tracks.csv, RTTM)."""
 
 from __future__ import annotations
 
@@ -98,4 +98,33 @@ def summarize_tracks(rows: list[TrackRow]) -> list[dict]:
         out.append({"track_id": tid, "start_s": rs[0].time_s, "end_s": rs[-1].time_s, "rows": len(rs),
                     "azimuth_deg": float(np.rad2deg(mean) % 360), "azimuth_std_deg": float(np.std(dev)),
                     "elevation_deg": float(np.median([r.elevation_deg for r in rs]))})
+    return out
+
+
+def write_rttm(segments, path: str | Path, file_id: str) -> Path:
+    """Write speaker segments (objects with ``speaker``, ``start_s``, ``duration_s``) as standard RTTM:
+    ``SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>``."""
+    path = Path(path)
+    with open(path, "w") as f:
+        for s in sorted(segments, key=lambda s: (s.start_s, s.speaker)):
+            f.write(f"SPEAKER {file_id} 1 {s.start_s:.3f} {s.duration_s:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n")
+    return path
+
+
+def read_rttm(path: str | Path) -> list[tuple[str, float, float]]:
+    """Read an RTTM file's SPEAKER lines as ``(speaker, start_s, duration_s)``."""
+    out = []
+    for k, line in enumerate(Path(path).read_text().splitlines()):
+        parts = line.split()
+        if not parts or parts[0] != "SPEAKER":
+            continue
+        if len(parts) < 8:
+            raise ValueError(f"{path}: line {k + 1} is not an RTTM SPEAKER line: {line!r}")
+        try:
+            start, dur = float(parts[3]), float(parts[4])
+        except ValueError:
+            raise ValueError(f"{path}: line {k + 1}: start/duration are not numbers: {line!r}") from None
+        if dur < 0:
+            raise ValueError(f"{path}: line {k + 1}: negative duration {dur}")
+        out.append((parts[7], start, dur))
     return out

@@ -80,3 +80,82 @@ def activity_at(activity: np.ndarray, times_s: np.ndarray, sample_rate: int, win
     start = np.clip(end - int(window_s * sample_rate), 0, n)
     frac = (cs[:, end] - cs[:, start]) / np.maximum(end - start, 1)
     return frac >= 0.5
+
+
+def si_sdr(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant signal-to-distortion ratio (dB) of a mono ``estimate`` against ``reference`` (same length;
+    both mean-removed first, as in Le Roux et al. 2019)."""
+    est = np.asarray(estimate, float) - np.mean(estimate)
+    ref = np.asarray(reference, float) - np.mean(reference)
+    if est.shape != ref.shape:
+        raise ValueError(f"estimate and reference must have the same shape, got {est.shape} and {ref.shape}")
+    alpha = np.dot(est, ref) / (np.dot(ref, ref) + 1e-20)
+    target = alpha * ref
+    return float(10 * np.log10((np.dot(target, target) + 1e-20) / (np.dot(est - target, est - target) + 1e-20)))
+
+
+def match_streams(streams: list[np.ndarray], references: list[np.ndarray]) -> list[tuple[int, int, float]]:
+    """One-to-one matching of estimated streams to reference signals maximising total SI-SDR (Hungarian);
+    returns ``(stream_index, reference_index, si_sdr_db)``."""
+    if not streams or not references:
+        return []
+    m = np.array([[si_sdr(s, r) for r in references] for s in streams])
+    rows, cols = linear_sum_assignment(-m)
+    return [(int(i), int(j), float(m[i, j])) for i, j in zip(rows, cols)]
+
+
+@dataclass(frozen=True)
+class DERScores:
+    """Diarization error rate and its parts, as fractions of the scored reference speech time (seconds)."""
+
+    der: float
+    missed: float
+    false_alarm: float
+    confusion: float
+    total_s: float
+    mapping: dict
+
+
+def _frames(segments, n: int, step: float, speakers: list[str]) -> np.ndarray:
+    a = np.zeros((len(speakers), n), dtype=bool)
+    idx = {s: k for k, s in enumerate(speakers)}
+    for spk, start, dur in segments:
+        a[idx[spk], int(round(start / step)): int(round((start + dur) / step))] = True
+    return a
+
+
+def diarization_error_rate(reference, hypothesis, *, collar_s: float = 0.25, step_s: float = 0.01,
+                           skip_overlap: bool = False) -> DERScores:
+    """DER in the NIST md-eval way: ``(missed + false alarm + confusion) / reference speech``, with overlapped
+    speech scored (each speaker counts), frames of ``step_s``, no scoring within ``collar_s`` of any reference
+    boundary, and the optimal one-to-one speaker mapping (Hungarian on co-occurrence). Segments are
+    ``(speaker, start_s, duration_s)``; RTTM rows from :func:`farfield.io.read_rttm` fit as they are."""
+    reference, hypothesis = list(reference), list(hypothesis)
+    end = max([s + d for _, s, d in reference + hypothesis] + [0.0])
+    n = int(np.ceil(end / step_s)) + 1
+    rs, hs = sorted({r[0] for r in reference}), sorted({h[0] for h in hypothesis})
+    R, H = _frames(reference, n, step_s, rs), _frames(hypothesis, n, step_s, hs)
+    scored = np.ones(n, dtype=bool)
+    c = int(round(collar_s / step_s))
+    for _, s, d in reference:
+        for b in (s, s + d):
+            k = int(round(b / step_s))
+            scored[max(0, k - c): k + c] = False
+    if skip_overlap:
+        scored &= R.sum(axis=0) <= 1
+    R, H = R[:, scored], H[:, scored]
+    mapping = {}
+    if rs and hs:
+        co = R.astype(float) @ H.T.astype(float)
+        ri, hi = linear_sum_assignment(-co)
+        mapping = {hs[j]: rs[i] for i, j in zip(ri, hi) if co[i, j] > 0}
+    nr, nh = R.sum(axis=0), H.sum(axis=0)
+    correct = np.zeros(R.shape[1])
+    for h, r in mapping.items():
+        correct += R[rs.index(r)] & H[hs.index(h)]
+    total = float(nr.sum())
+    missed = float(np.maximum(nr - nh, 0).sum())
+    fa = float(np.maximum(nh - nr, 0).sum())
+    conf = float((np.minimum(nr, nh) - correct).sum())
+    t = max(total, 1e-9)
+    return DERScores((missed + fa + conf) / t, missed / t, fa / t, conf / t, total * step_s, mapping)
