@@ -1,0 +1,187 @@
+"""Separation: one beamformed mono stream per tracked talker, streaming, with pre-roll.
+
+:class:`Separator` is fed STFT frames ``(n_mics, freq)`` one at a time together with the tracker's latest rows.
+For every track it keeps a stream: a beam toward the track's direction whose weights are recomputed at each
+tracker update. Methods:
+
+- ``"das"``: delay-and-sum;
+- ``"superdirective"``: MVDR against spherically diffuse noise;
+- ``"mvdr"`` (default): MVDR against an adaptive noise covariance (updated only in time-frequency bins that sit at
+  their noise floor, so machines and other steady sources are learned and cancelled while speech is not) plus
+  the other active tracks as strong rank-one interferers (soft nulls);
+- ``"lcmv"``: unit gain to the track and hard nulls toward the other active tracks, against the same adaptive
+  noise covariance.
+
+Pre-roll: the last ``preroll_s`` of STFT frames are kept; when a track is born its stream starts with those
+frames beamformed toward it, so the onset that happened while the tracker was still confirming the track is not
+lost. Streams end ``keep_s`` after their track's last row. A stream chunk is ``(start_sample, samples)`` in input
+sample time, so placing chunks at their start gives output aligned sample-for-sample with the input.
+Latency: ``frame_size - hop_size`` samples (STFT analysis + synthesis); nothing else waits for future audio.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .beamform import delay_and_sum_weights, diffuse_coherence, lcmv_weights, mvdr_weights, steering_vectors
+from .geometry import ArrayGeometry, load_array
+from .stft import StreamingISTFT
+
+METHODS = ("das", "superdirective", "mvdr", "lcmv")
+
+
+@dataclass
+class _Stream:
+    track_id: int
+    azimuth_deg: float
+    elevation_deg: float
+    last_seen_frame: int
+    istft: StreamingISTFT
+    start_frame: int
+    weights: np.ndarray | None = None
+
+
+class Separator:
+    """Streaming per-track beamformer (see the module docstring).
+
+    Args:
+        array: geometry (or profile name / TOML path).
+        sample_rate: Hz.
+        frame_size, hop_size: STFT sizes of the frames that will be fed.
+        method: one of :data:`METHODS`.
+        reference_mic: streams sound as the talker does at this mic.
+        preroll_s: audio kept to start a new stream before its track was confirmed.
+        keep_s: a stream continues toward the last direction this long after its track's last row.
+        noise_time_s: time constant of the noise covariance average.
+        noise_margin_db: a bin counts as noise when within this margin of its tracked floor.
+        interferer_gain: ``"mvdr"``: weight of the other tracks' rank-one terms relative to the mean noise power.
+        diffuse_loading: the noise covariance is loaded with this fraction of its power times the diffuse
+            coherence (robustness to steering errors and to noise not yet observed).
+    """
+
+    def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
+                 method: str = "mvdr", reference_mic: int = 0, preroll_s: float = 0.5, keep_s: float = 6.0,
+                 noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
+                 diffuse_loading: float = 0.05) -> None:
+        if method not in METHODS:
+            raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
+        self.array = load_array(array)
+        self.sample_rate = int(sample_rate)
+        self.frame_size, self.hop_size = int(frame_size), int(hop_size)
+        self.method = method
+        if not 0 <= reference_mic < self.array.n_mics:
+            raise ValueError(f"reference_mic must be in 0..{self.array.n_mics - 1}, got {reference_mic}")
+        self.reference_mic = reference_mic
+        self.freqs = np.fft.rfftfreq(frame_size, 1.0 / sample_rate)
+        self.preroll_frames = int(round(preroll_s * sample_rate / hop_size))
+        self.keep_frames = int(round(keep_s * sample_rate / hop_size))
+        self.alpha = math.exp(-hop_size / (noise_time_s * sample_rate))
+        self.power_alpha = math.exp(-hop_size / (0.04 * sample_rate))
+        self.noise_rise = 10 ** (3.0 * hop_size / sample_rate / 10)  # floor may rise 3 dB/s
+        self.margin = 10 ** (noise_margin_db / 10)
+        self.interferer_gain = float(interferer_gain)
+        self.diffuse_loading = float(diffuse_loading)
+        M = self.array.n_mics
+        self._gamma = diffuse_coherence(self.array, self.freqs) + 1e-2 * np.eye(M)
+        self.reset()
+
+    @property
+    def latency_samples(self) -> int:
+        return self.frame_size - self.hop_size
+
+    def reset(self) -> None:
+        F, M = self.freqs.size, self.array.n_mics
+        self._phi = np.ascontiguousarray(1e-10 * self._gamma)
+        self._noise = np.zeros(F)
+        self._power = np.zeros(F)
+        self._buffer: deque = deque(maxlen=max(1, self.preroll_frames))
+        self._streams: dict[int, _Stream] = {}
+        self._frame = 0
+        self._dirty = True
+
+    # -- weights ---------------------------------------------------------------------------------------------
+    def _noise_cov(self) -> np.ndarray:
+        M = self.array.n_mics
+        tr = np.real(np.trace(self._phi, axis1=1, axis2=2)) / M
+        return self._phi + (self.diffuse_loading * tr + 1e-12)[:, None, None] * self._gamma
+
+    def _compute_weights(self, active: list[int]) -> None:
+        streams = list(self._streams.values())
+        steer = {s.track_id: steering_vectors(self.array, s.azimuth_deg, s.elevation_deg, self.freqs,
+                                              reference_mic=self.reference_mic) for s in streams}
+        if self.method == "das":
+            for s in streams:
+                s.weights = delay_and_sum_weights(steer[s.track_id])
+            return
+        if self.method == "superdirective":
+            for s in streams:
+                s.weights = mvdr_weights(steer[s.track_id], self._gamma, diag_eps=1e-3)
+            return
+        R = self._noise_cov()
+        scale = np.real(np.trace(R, axis1=1, axis2=2))[:, None, None] / self.array.n_mics
+        for s in streams:
+            others = [steer[j] for j in active if j != s.track_id and j in steer]
+            if self.method == "lcmv" and others:
+                others = others[: self.array.n_mics - 2]
+                C = np.stack([steer[s.track_id], *others], axis=-1)
+                g = np.zeros(C.shape[-1])
+                g[0] = 1.0
+                s.weights = lcmv_weights(C, g, R, diag_eps=1e-3)
+            else:
+                Rk = R.copy()
+                if self.method == "mvdr":
+                    for d in others:
+                        Rk += self.interferer_gain * scale * np.einsum("fm,fn->fmn", d, d.conj())
+                s.weights = mvdr_weights(steer[s.track_id], Rk, diag_eps=1e-3)
+
+    # -- feeding ---------------------------------------------------------------------------------------------
+    def update_tracks(self, rows) -> None:
+        """Give the tracker's rows of its latest update (``TrackRow`` objects: id, azimuth, elevation)."""
+        active = []
+        for r in rows:
+            s = self._streams.get(r.track_id)
+            if s is None:
+                start = self._frame - len(self._buffer)
+                s = _Stream(r.track_id, r.azimuth_deg, r.elevation_deg, self._frame,
+                            StreamingISTFT(1, self.frame_size, self.hop_size), start)
+                self._streams[r.track_id] = s
+                s._preroll = list(self._buffer)  # frames before this one, beamformed once weights exist
+            s.azimuth_deg, s.elevation_deg, s.last_seen_frame = r.azimuth_deg, r.elevation_deg, self._frame
+            active.append(r.track_id)
+        self._active = active
+        self._dirty = True
+
+    def process_frame(self, X: np.ndarray) -> dict[int, tuple[int, np.ndarray]]:
+        """Feed one STFT frame ``(n_mics, freq)``; return ``{track_id: (start_sample, samples)}`` for the audio
+        this frame completes (a new stream's first chunk also holds its pre-roll)."""
+        X = np.ascontiguousarray(X, dtype=np.complex128)
+        if X.shape != (self.array.n_mics, self.freqs.size):
+            raise ValueError(f"frame must have shape ({self.array.n_mics}, {self.freqs.size}), got {X.shape}")
+        kernels.update_noise_covariance(X, self._phi, self._noise, self._power, self.alpha, self.power_alpha,
+                                        self.noise_rise, self.margin)
+        for tid in [t for t, s in self._streams.items() if self._frame - s.last_seen_frame > self.keep_frames]:
+            del self._streams[tid]
+        if self._dirty and self._streams:
+            self._compute_weights(getattr(self, "_active", []))
+            self._dirty = False
+        out = {}
+        lat = self.latency_samples
+        for tid, s in self._streams.items():
+            pre = getattr(s, "_preroll", None)
+            if pre is not None:
+                frames = np.stack([*pre, X], axis=-1)  # (M, F, k)
+                del s._preroll
+            else:
+                frames = X[:, :, None]
+            Y = np.einsum("fm,mft->ft", s.weights.conj(), frames)[None]
+            audio = s.istft.process(Y)[0]
+            start = (self._frame - frames.shape[2] + 1) * self.hop_size - lat
+            out[tid] = (start, audio)
+        self._buffer.append(X)
+        self._frame += 1
+        return out
