@@ -6,8 +6,10 @@ separated mono stream per talker, aligned with ``mix.wav``). Whatever is present
 
 - tracks: azimuth MAE and recall against every labelled talker and playback source that is active (RTTM) at
   each ``tracks.csv`` time, one-to-one matching within ``threshold_deg``; false tracks per frame.
-- streams: SI-SDR improvement over the reference mic (mic 0 of ``mix.wav``) against each talker's reverberant
-  image at the reference mic; streams are matched to talkers by best SI-SDR.
+- streams: SI-SDR improvement over the reference mic (mic 0 of ``mix.wav``) against each talker's direct path at
+  the reference mic (``si_sdri_db``; reverberation counts as error, as for ASR) and against its full reverberant
+  image there (``si_sdri_image_db``, the usual BSS target); streams are matched to talkers by best SI-SDR
+  against the direct path, and a talker without a stream scores 0 dB.
 - diarization: DER against the live talkers of ``reference.rttm`` (playback excluded unless asked), with
   ``collar_s`` either side of each reference boundary and overlap scored.
 """
@@ -67,7 +69,9 @@ def score_streams(scene_dir: Path, streams_dir: Path) -> dict:
     mix, sr = sf.read(str(scene_dir / "mix.wav"), dtype="float64", always_2d=True)
     talkers = sorted(p.stem for p in (scene_dir / "sources").glob("*.wav")
                      if not p.stem.endswith(".direct") and p.stem.startswith("talker"))
-    refs = [sf.read(str(scene_dir / "sources" / f"{t}.wav"), dtype="float64", always_2d=True)[0][:, 0] for t in talkers]
+    refs = [sf.read(str(scene_dir / "sources" / f"{t}.direct.wav"), dtype="float64")[0] for t in talkers]
+    images = [sf.read(str(scene_dir / "sources" / f"{t}.wav"), dtype="float64", always_2d=True)[0][:, 0]
+              for t in talkers]
     files = sorted(streams_dir.glob("*.wav"))
     streams = []
     for f in files:
@@ -79,10 +83,13 @@ def score_streams(scene_dir: Path, streams_dir: Path) -> dict:
     per = {}
     for i, j, v in match_streams(streams, refs):
         base = si_sdr(mix[:, 0], refs[j])
-        per[talkers[j]] = {"stream": files[i].name, "si_sdr_db": v, "si_sdr_mix_db": base, "si_sdri_db": v - base}
-    vals = [p["si_sdri_db"] for p in per.values()]
-    return {"si_sdri_db": float(np.mean(vals)) if vals else float("nan"), "matched": len(per),
-            "talkers": len(talkers), "per_talker": per}
+        img = si_sdr(streams[i], images[j]) - si_sdr(mix[:, 0], images[j])
+        per[talkers[j]] = {"stream": files[i].name, "si_sdr_db": v, "si_sdr_mix_db": base, "si_sdri_db": v - base,
+                           "si_sdri_image_db": img}
+    n = max(len(talkers), 1)
+    return {"si_sdri_db": sum(p["si_sdri_db"] for p in per.values()) / n,
+            "si_sdri_image_db": sum(p["si_sdri_image_db"] for p in per.values()) / n,
+            "matched": len(per), "talkers": len(talkers), "per_talker": per}
 
 
 def score_diarization(scene_dir: Path, rttm: Path, collar_s: float = 0.25, include_playback: bool = False) -> dict:
@@ -127,7 +134,8 @@ def evaluate_dataset(dataset_dir: str | Path, pred_dir: str | Path, *, threshold
         summ["false_tracks_per_frame"] = float(np.mean([t["false_per_frame"] for t in tr]))
     st = [s["streams"] for s in scenes.values() if "streams" in s]
     if st:
-        summ["si_sdri_db"] = float(np.nanmean([s["si_sdri_db"] for s in st]))
+        summ["si_sdri_db"] = float(np.mean([s["si_sdri_db"] for s in st]))
+        summ["si_sdri_image_db"] = float(np.mean([s["si_sdri_image_db"] for s in st]))
     di = [s["diarization"] for s in scenes.values() if "diarization" in s]
     if di:
         tot = sum(d["scored_s"] for d in di)

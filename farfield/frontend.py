@@ -41,7 +41,7 @@ class Frontend:
     """
 
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
-                 separation: str | None = "mvdr", localizer_options: dict | None = None,
+                 separation: str | None = "superdirective", localizer_options: dict | None = None,
                  tracker_options: dict | None = None, separator_options: dict | None = None) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
@@ -104,8 +104,8 @@ class ProcessResult:
     settings: dict
 
 
-def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *, separation: str = "mvdr",
-            block_size: int = 1024, **frontend_options) -> ProcessResult:
+def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *,
+            separation: str = "superdirective", block_size: int = 1024, **frontend_options) -> ProcessResult:
     """Localize, track and separate a whole recording ``(n_mics, samples)`` with the streaming :class:`Frontend`.
 
     The input is fed in blocks of ``block_size`` and followed by ``frame_size - hop_size`` zeros so the last

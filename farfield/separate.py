@@ -5,12 +5,12 @@ For every track it keeps a stream: a beam toward the track's direction whose wei
 tracker update. Methods:
 
 - ``"das"``: delay-and-sum;
-- ``"superdirective"``: MVDR against spherically diffuse noise;
-- ``"mvdr"`` (default): MVDR against an adaptive noise covariance (updated only in time-frequency bins that sit at
+- ``"superdirective"`` (default; best in ``benchmarks/separation.py``): MVDR against spherically diffuse noise;
+- ``"mvdr"``: MVDR against an adaptive noise covariance (updated only in time-frequency bins that sit at
   their noise floor, so machines and other steady sources are learned and cancelled while speech is not) plus
   the other active tracks as strong rank-one interferers (soft nulls);
 - ``"lcmv"``: unit gain to the track and hard nulls toward the other active tracks, against the same adaptive
-  noise covariance.
+  noise covariance (soft nulls in the bins where the directions cannot be told apart, mostly low frequencies).
 
 Pre-roll: the last ``preroll_s`` of STFT frames are kept; when a track is born its stream starts with those
 frames beamformed toward it, so the onset that happened while the tracker was still confirming the track is not
@@ -62,12 +62,14 @@ class Separator:
         interferer_gain: ``"mvdr"``: weight of the other tracks' rank-one terms relative to the mean noise power.
         diffuse_loading: the noise covariance is loaded with this fraction of its power times the diffuse
             coherence (robustness to steering errors and to noise not yet observed).
+        max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
+            similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
     """
 
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
-                 method: str = "mvdr", reference_mic: int = 0, preroll_s: float = 0.5, keep_s: float = 6.0,
+                 method: str = "superdirective", reference_mic: int = 0, preroll_s: float = 0.5, keep_s: float = 6.0,
                  noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
-                 diffuse_loading: float = 0.05) -> None:
+                 diffuse_loading: float = 0.05, max_null_coherence: float = 0.9) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
         self.array = load_array(array)
@@ -86,6 +88,7 @@ class Separator:
         self.margin = 10 ** (noise_margin_db / 10)
         self.interferer_gain = float(interferer_gain)
         self.diffuse_loading = float(diffuse_loading)
+        self.max_null_coherence = float(max_null_coherence)
         M = self.array.n_mics
         self._gamma = diffuse_coherence(self.array, self.freqs) + 1e-2 * np.eye(M)
         self.reset()
@@ -95,7 +98,7 @@ class Separator:
         return self.frame_size - self.hop_size
 
     def reset(self) -> None:
-        F, M = self.freqs.size, self.array.n_mics
+        F = self.freqs.size
         self._phi = np.ascontiguousarray(1e-10 * self._gamma)
         self._noise = np.zeros(F)
         self._power = np.zeros(F)
@@ -126,18 +129,21 @@ class Separator:
         scale = np.real(np.trace(R, axis1=1, axis2=2))[:, None, None] / self.array.n_mics
         for s in streams:
             others = [steer[j] for j in active if j != s.track_id and j in steer]
+            Rk = R.copy()
+            for d in others:  # soft nulls (the whole "mvdr" method; lcmv's fallback where hard nulls cannot be)
+                Rk += self.interferer_gain * scale * np.einsum("fm,fn->fmn", d, d.conj())
+            s.weights = mvdr_weights(steer[s.track_id], Rk, diag_eps=1e-3)
             if self.method == "lcmv" and others:
                 others = others[: self.array.n_mics - 2]
                 C = np.stack([steer[s.track_id], *others], axis=-1)
                 g = np.zeros(C.shape[-1])
                 g[0] = 1.0
-                s.weights = lcmv_weights(C, g, R, diag_eps=1e-3)
-            else:
-                Rk = R.copy()
-                if self.method == "mvdr":
-                    for d in others:
-                        Rk += self.interferer_gain * scale * np.einsum("fm,fn->fmn", d, d.conj())
-                s.weights = mvdr_weights(steer[s.track_id], Rk, diag_eps=1e-3)
+                # where an interferer's steering vector is nearly the target's (low frequencies, close
+                # directions) a null would also remove the target: keep the soft-null weights there
+                rho = np.abs(np.einsum("fm,fmk->fk", steer[s.track_id].conj(), C[..., 1:])) / self.array.n_mics
+                ok = np.max(rho, axis=1) < self.max_null_coherence
+                if np.any(ok):
+                    s.weights[ok] = lcmv_weights(C[ok], g, R[ok], diag_eps=1e-3)
 
     # -- feeding ---------------------------------------------------------------------------------------------
     def update_tracks(self, rows) -> None:

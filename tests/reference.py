@@ -53,3 +53,12 @@ def music_pseudospectrum_ref(En, delays, omega):
     A = np.exp(-1j * omega[None, :, None] * delays[:, None, :])  # (G, F, M)
     proj = np.einsum("fmk,gfm->gfk", np.conj(En), A)
     return delays.shape[1] / np.maximum(np.sum(np.abs(proj) ** 2, axis=2), 1e-12)
+
+
+def update_noise_covariance_ref(X, phi, noise, power, alpha, power_alpha, noise_rise, margin):
+    p = np.mean(np.abs(X) ** 2, axis=0)
+    power[:] = power_alpha * power + (1 - power_alpha) * p
+    noise[:] = np.where((power < noise) | (noise == 0), power, noise * noise_rise)
+    w = np.clip(1 - margin * noise / np.maximum(power, 1e-30), 0, 1)
+    a = (1 - alpha) * (1 - w)
+    phi += a[:, None, None] * (np.einsum("mf,nf->fmn", X, X.conj()) - phi)

@@ -276,8 +276,8 @@ def test_eval_scores_perfect_predictions(tmp_path):
             if kind == "talker" for t, a in zip(ts, az)]
     write_tracks_csv(sorted(rows, key=lambda r: r.time_s), pred / "tracks.csv")
     for t in ("talker1", "talker2"):
-        img = sf.read(str(d / "sources" / f"{t}.wav"), always_2d=True)[0][:, 0]
-        sf.write(str(pred / "streams" / f"{t}.wav"), img, 16000, subtype="FLOAT")
+        direct = sf.read(str(d / "sources" / f"{t}.direct.wav"))[0]
+        sf.write(str(pred / "streams" / f"{t}.wav"), direct, 16000, subtype="FLOAT")
     write_rttm([Segment(f"spk_{s}", a, b) for s, a, b in read_rttm(d / "reference.rttm")], pred / "diarization.rttm",
                "x")
     res = evaluate_dataset(tmp_path / "ds", tmp_path / "pred")["summary"]

@@ -1,0 +1,220 @@
+"""Beamformers against closed forms and references; the streaming separator and front end."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import farfield as ff
+from farfield import kernels
+from farfield.beamform import (apply_weights, blind_analytic_normalization, delay_and_sum_weights,
+                               diffuse_coherence, estimate_covariance, gev_weights, lcmv_weights, mvdr_souden_weights,
+                               mvdr_weights, solve_hermitian, steering_vectors)
+from farfield.frontend import Frontend, process
+from farfield.separate import Separator
+from farfield.stft import stft
+from farfield.track import TrackRow
+from reference import update_noise_covariance_ref
+
+from conftest import plane_wave
+
+FREQS = np.fft.rfftfreq(512, 1 / 16000)
+
+
+def random_cov(rng, F, M, rank=None):
+    A = rng.standard_normal((F, M, rank or 2 * M)) + 1j * rng.standard_normal((F, M, rank or 2 * M))
+    return A @ A.conj().transpose(0, 2, 1)
+
+
+def test_hermitian_solve_equals_numpy(rng):
+    A = random_cov(rng, 33, 6) + 1e-3 * np.eye(6)
+    B = rng.standard_normal((33, 6, 3)) + 1j * rng.standard_normal((33, 6, 3))
+    np.testing.assert_allclose(solve_hermitian(A, B), np.linalg.solve(A, B), rtol=1e-8, atol=1e-10)
+
+
+def test_noise_covariance_kernel_equals_reference(rng):
+    M, F = 4, 65
+    states = [(np.zeros((F, M, M), complex), np.zeros(F), np.zeros(F)) for _ in range(2)]
+    for t in range(30):
+        scale = 0.1 if t % 7 else 3.0  # occasional loud frames (speech) must barely enter the noise estimate
+        X = scale * (rng.standard_normal((M, F)) + 1j * rng.standard_normal((M, F)))
+        kernels.update_noise_covariance(X, *states[0], 0.95, 0.7, 1.001, 4.0)
+        update_noise_covariance_ref(X, *states[1], 0.95, 0.7, 1.001, 4.0)
+    for a, b in zip(*states):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_mvdr_equals_closed_form_on_random_covariances(rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    d = steering_vectors(arr, 40.0, 10.0, FREQS)
+    R = random_cov(rng, FREQS.size, 6)
+    w = mvdr_weights(d, R, diag_eps=0.0)
+    Ri = np.linalg.inv(R)
+    want = np.einsum("fmn,fn->fm", Ri, d) / np.einsum("fm,fmn,fn->f", d.conj(), Ri, d)[:, None]
+    np.testing.assert_allclose(w, want, rtol=1e-6, atol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(az=st.floats(0, 360), el=st.floats(-60, 60), eps=st.floats(1e-4, 0.1))
+def test_distortionless_toward_steering_direction(az, el, eps):
+    arr = ff.load_array("minidsp-uma8")
+    rng = np.random.default_rng(0)
+    d = steering_vectors(arr, az, el, FREQS)
+    R = random_cov(rng, FREQS.size, arr.n_mics)
+    for w in (delay_and_sum_weights(d), mvdr_weights(d, R, diag_eps=eps),
+              mvdr_weights(d, diffuse_coherence(arr, FREQS), diag_eps=eps)):
+        np.testing.assert_allclose(np.einsum("fm,fm->f", w.conj(), d), 1.0, atol=1e-8)
+
+
+def test_lcmv_nulls_and_unit_gain(rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    C = np.stack([steering_vectors(arr, a, 0.0, FREQS) for a in (30.0, 150.0, 260.0)], axis=-1)
+    w = lcmv_weights(C, np.array([1.0, 0.0, 0.0]), random_cov(rng, FREQS.size, 6), diag_eps=1e-6)
+    resp = np.abs(np.einsum("fm,fmk->fk", w.conj(), C))
+    band = FREQS > 200
+    np.testing.assert_allclose(resp[band, 0], 1.0, atol=1e-6)
+    assert np.max(resp[band, 1:]) < 1e-4
+
+
+def test_souden_and_gev_recover_a_rank_one_target(rng):
+    M, F = 4, 40
+    a = rng.standard_normal((F, M)) + 1j * rng.standard_normal((F, M))
+    Rs = 5.0 * np.einsum("fm,fn->fmn", a, a.conj())
+    Rn = random_cov(rng, F, M)
+    w = mvdr_souden_weights(Rs, Rn, reference_mic=1, diag_eps=0.0)
+    np.testing.assert_allclose(np.einsum("fm,fm->f", w.conj(), a), a[:, 1], rtol=1e-6)  # target as at mic 1
+    g = blind_analytic_normalization(gev_weights(Rs, Rn, reference_mic=1, diag_eps=0.0), Rn)
+    # max-SNR: GEV output SNR equals the best possible, Souden's too (both rank-one optimal)
+    snr = lambda v: np.real(np.einsum("fm,fmn,fn->f", v.conj(), Rs, v) / np.einsum("fm,fmn,fn->f", v.conj(), Rn, v))
+    np.testing.assert_allclose(snr(g), snr(w), rtol=1e-6)
+    # phase follows the reference mic
+    np.testing.assert_allclose(np.angle(np.einsum("fm,fm->f", g.conj(), a) / a[:, 1]), 0.0, atol=1e-6)
+
+
+def test_estimate_covariance_and_apply_weights_shapes(rng):
+    X = rng.standard_normal((3, 5, 7)) + 1j * rng.standard_normal((3, 5, 7))
+    R = estimate_covariance(X)
+    np.testing.assert_allclose(R[2], X[:, 2] @ X[:, 2].conj().T / 7)
+    assert apply_weights(np.ones((5, 3)), X).shape == (5, 7)
+    with pytest.raises(ValueError, match=r"\(freq, frames\)"):
+        estimate_covariance(X, np.ones((5, 6)))
+    with pytest.raises(ValueError, match="n_mics, freq, frames"):
+        estimate_covariance(X[0])
+
+
+@pytest.mark.parametrize("method", ["das", "superdirective", "mvdr", "lcmv"])
+def test_separator_passes_a_plane_wave_undistorted_and_aligned(method, rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    x = plane_wave(arr, 30.0, 0.0, 16000, 16000, rng)
+    sep = Separator(arr, 16000, method=method)
+    X = stft(x)
+    out = np.zeros(16000)
+    sep.update_tracks([TrackRow(0.0, 1, 30.0, 0.0, 0.0), TrackRow(0.0, 2, 200.0, 0.0, 0.0)])
+    for t in range(X.shape[2]):
+        for tid, (start, a) in sep.process_frame(X[:, :, t]).items():
+            if tid == 1:
+                lo, hi = max(0, start), min(16000, start + a.size)
+                if hi > lo:
+                    out[lo:hi] = a[lo - start: hi - start]
+    err = out[600:-600] - x[0, 600:-600]
+    assert 20 * np.log10(np.std(x[0]) / np.std(err)) > 20.0  # aligned to the sample, < 10% error
+
+
+def test_separator_suppresses_the_other_talker(rng):
+    arr = ff.load_array("minidsp-uma8")
+    s1, s2 = rng.standard_normal(32000), rng.standard_normal(32000)
+    x = plane_wave(arr, 45.0, 0.0, 32000, 16000, rng, s1) + plane_wave(arr, 225.0, 0.0, 32000, 16000, rng, s2)
+    X = stft(x)
+    for method, want_db in (("lcmv", 20.0), ("mvdr", 10.0)):
+        sep = Separator(arr, 16000, method=method)
+        sep.update_tracks([TrackRow(0.0, 1, 45.0, 0.0, 0.0), TrackRow(0.0, 2, 225.0, 0.0, 0.0)])
+        y = np.concatenate([sep.process_frame(X[:, :, t])[1][1] for t in range(X.shape[2])])[256:32256]
+        g1 = np.dot(y, s1) / np.dot(s1, s1)
+        resid = y - g1 * s1
+        assert 10 * np.log10(np.sum((g1 * s1) ** 2) / np.sum(resid**2)) > want_db, method
+
+
+def test_preroll_starts_stream_before_the_track():
+    arr = ff.load_array("respeaker-4mic-hat")
+    sep = Separator(arr, 16000, preroll_s=0.5)
+    X = np.ones((4, 257), complex)
+    for _ in range(40):
+        assert sep.process_frame(X) == {}
+    sep.update_tracks([TrackRow(0.0, 7, 10.0, 0.0, 0.0)])
+    start, audio = sep.process_frame(X)[7]
+    frames = sep.preroll_frames + 1
+    assert audio.size == frames * 256 and start == (41 - frames) * 256 - sep.latency_samples
+
+
+def scene(rng, n=48000):
+    from farfield.sim import SourceSpec, render_scene, synthetic_speech
+
+    arr = ff.load_array("respeaker-6mic-hat")
+    srcs = [SourceSpec(synthetic_speech(3.0, 16000, rng=rng, f0_hz=f0), pos, name=f"t{k}")
+            for k, (f0, pos) in enumerate(((110, (4.5, 2.5, 1.4)), (210, (2.0, 3.8, 1.4))))]
+    sc = render_scene(arr, srcs, 16000, room_dim=(6, 5, 3), rt60_s=0.3, array_position=(3, 2.5, 1.0), snr_db=20,
+                      duration_s=n / 16000, rng=rng)
+    return arr, sc
+
+
+def test_blockwise_frontend_equals_offline_process(rng):
+    arr, sc = scene(rng)
+    off = process(sc.mix, 16000, arr, block_size=1024)
+    fe = Frontend(arr, 16000)
+    n = sc.mix.shape[1]
+    padded = np.concatenate([sc.mix, np.zeros((6, fe.latency_samples + 256))], axis=1)
+    streams, rows, s, sizes = {}, [], 0, [1, 333, 4096, 17, 2000]
+    k = 0
+    while s < padded.shape[1]:
+        b = fe.process(padded[:, s: s + sizes[k % len(sizes)]])
+        s += sizes[k % len(sizes)]
+        k += 1
+        rows += [r for r in b.tracks if r.time_s * 16000 < n]
+        for tid, chunks in b.streams.items():
+            buf = streams.setdefault(tid, np.zeros(n))
+            for start, a in chunks:
+                lo, hi = max(0, start), min(n, start + a.size)
+                if hi > lo:
+                    buf[lo:hi] = a[lo - start: hi - start]
+    assert rows == off.tracks
+    assert streams.keys() == off.streams.keys() and len(streams) >= 2
+    for tid in streams:
+        np.testing.assert_allclose(streams[tid], off.streams[tid], atol=1e-10)
+    assert off.latency_samples == 256
+
+
+def test_process_separates_two_talkers():
+    """Simulated room, two overlapping talkers, hum and diffuse noise: each stream is several dB closer to its
+    talker's direct path than the reference mic is."""
+    from farfield.metrics import match_streams, si_sdr
+    from farfield.sim.recipe import parse_recipe
+    from farfield.sim.render import render_recipe_scene
+    from test_simulate import small_recipe
+
+    rec = parse_recipe(small_recipe(duration_s=5.0, array={"profile": "respeaker-6mic-hat"},
+                                    conversation={"gap_s": [-1.0, -0.5]}))
+    sc = render_recipe_scene(rec, 0, 0)
+    talkers = [s for s in sc.sources if s.kind == "talker"]
+    res = process(sc.mix.astype(float), 16000, sc.array)
+    m = match_streams(list(res.streams.values()), [t.direct for t in talkers])
+    assert len(m) == 2
+    for _, j, v in m:
+        assert v - si_sdr(sc.mix[0], talkers[j].direct) > 4.0
+
+
+def test_bad_input_is_refused(rng):
+    arr = ff.load_array("respeaker-4mic-hat")
+    with pytest.raises(ValueError, match="channel"):
+        process(rng.standard_normal((3, 16000)), 16000, arr)
+    with pytest.raises(ValueError, match="silent"):
+        process(np.zeros((4, 16000)), 16000, arr)
+    with pytest.raises(ValueError, match="NaN"):
+        process(np.full((4, 16000), np.nan), 16000, arr)
+    with pytest.raises(ValueError, match="sample_rate"):
+        process(rng.standard_normal((4, 16000)), 0, arr)
+    with pytest.raises(ValueError, match="unknown separation method"):
+        Separator(arr, 16000, method="magic")
+    with pytest.raises(ValueError, match="frame must have shape"):
+        Separator(arr, 16000).process_frame(np.zeros((4, 100), complex))
+    with pytest.raises(ValueError, match="reference_mic"):
+        Separator(arr, 16000, reference_mic=9)
