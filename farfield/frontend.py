@@ -15,7 +15,7 @@ import numpy as np
 from ._validate import check_not_silent, check_sample_rate, check_signals
 from .geometry import ArrayGeometry, load_array
 from .localize import Localizer
-from .separate import Separator
+from .separate import OnlineWPE, Separator
 from .stft import StreamingSTFT
 from .track import Tracker, TrackRow
 
@@ -37,12 +37,15 @@ class Frontend:
         sample_rate: Hz.
         frame_size, hop_size: STFT sizes shared by localizer and separator.
         separation: a separation method (see :mod:`farfield.separate`) or ``None`` for tracks only.
+        dereverb: run :class:`~farfield.separate.OnlineWPE` on the frames before the beamformers (not before
+            the localizer); ``wpe_options`` go to it.
         localizer_options, tracker_options, separator_options: passed on.
     """
 
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
                  separation: str | None = "superdirective", localizer_options: dict | None = None,
-                 tracker_options: dict | None = None, separator_options: dict | None = None) -> None:
+                 tracker_options: dict | None = None, separator_options: dict | None = None,
+                 dereverb: bool = False, wpe_options: dict | None = None) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
@@ -52,6 +55,7 @@ class Frontend:
         self.separator = None if separation is None else Separator(
             self.array, self.sample_rate, frame_size=frame_size, hop_size=hop_size, method=separation,
             **(separator_options or {}))
+        self.wpe = OnlineWPE(self.array.n_mics, self.stft.n_freqs, **(wpe_options or {})) if dereverb else None
         self.reset()
 
     @property
@@ -64,6 +68,8 @@ class Frontend:
         self.tracker.reset()
         if self.separator is not None:
             self.separator.reset()
+        if self.wpe is not None:
+            self.wpe.reset()
 
     def process(self, block: np.ndarray) -> FrontendBlock:
         """Feed ``(n_mics, samples)``; any block size, including 0."""
@@ -86,7 +92,8 @@ class Frontend:
         for t in range(k):
             if first + t in rows_at:
                 self.separator.update_tracks(rows_at[first + t])
-            for tid, chunk in self.separator.process_frame(X[:, :, t]).items():
+            frame = X[:, :, t] if self.wpe is None else self.wpe.process_frame(X[:, :, t])
+            for tid, chunk in self.separator.process_frame(frame).items():
                 out.streams.setdefault(tid, []).append(chunk)
         return out
 
@@ -132,6 +139,6 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
                     buf[a:e] = audio[a - start: e - start]
     rtf = (time.perf_counter() - t0) / (n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
-                "block_size": block_size, "localizer": fe.localizer.method, "grid": fe.localizer.grid.kind,
+                "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method, "grid": fe.localizer.grid.kind,
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
     return ProcessResult(rows, streams, sr, fe.latency_samples, rtf, settings)

@@ -273,3 +273,61 @@ def hermitian_solve(A, B, out):  # pragma: no cover
                 for k in range(i + 1, M):
                     v -= np.conj(L[k, i]) * out[f, k, c]
                 out[f, i, c] = v / L[i, i].real
+
+
+@njit(cache=True, parallel=True)
+def online_wpe_step(X, history, P, G, out, alpha, taps, delay, frame_index):  # pragma: no cover
+    """One frame of recursive-least-squares online WPE dereverberation (Caroselli et al. 2017, as in nara_wpe's
+    ``OnlineWPE``), one frequency per thread.
+
+    X: (M, F) complex frame. history: (F, taps + delay, M) ring of past frames, slot ``frame_index % (taps+delay)``
+    holding the oldest; P: (F, M*taps, M*taps) inverse correlation; G: (F, M*taps, M) prediction filter;
+    out: (M, F) dereverberated frame. The prediction uses frames ``t-delay-taps+1 .. t-delay``; the
+    weighting power is the mean power of the prediction error (floored at 1e-10).
+    """
+    M, F = X.shape
+    L = taps + delay
+    K = M * taps
+    for f in prange(F):
+        # stacked delayed frames, newest first: lag delay, delay+1, ... delay+taps-1
+        xt = np.zeros(K, dtype=np.complex128)
+        for j in range(taps):
+            slot = (frame_index - delay - j) % L
+            for m in range(M):
+                xt[j * M + m] = history[f, slot, m]
+        y = np.zeros(M, dtype=np.complex128)
+        lam = 0.0
+        for m in range(M):
+            v = X[m, f]
+            for k in range(K):
+                v -= np.conj(G[f, k, m]) * xt[k]
+            y[m] = v
+            lam += v.real ** 2 + v.imag ** 2
+        lam = max(lam / M, 1e-10)
+        Px = np.zeros(K, dtype=np.complex128)
+        for i in range(K):
+            s = 0j
+            for k in range(K):
+                s += P[f, i, k] * xt[k]
+            Px[i] = s
+        den = alpha * lam
+        for k in range(K):
+            den += (np.conj(xt[k]) * Px[k]).real
+        for i in range(K):
+            Px[i] /= den  # gain vector k
+        # P <- (P - k x^H P) / alpha ; x^H P = (P x)^H for Hermitian P
+        xP = np.zeros(K, dtype=np.complex128)
+        for k in range(K):
+            s = 0j
+            for i in range(K):
+                s += np.conj(xt[i]) * P[f, i, k]
+            xP[k] = s
+        for i in range(K):
+            for k in range(K):
+                P[f, i, k] = (P[f, i, k] - Px[i] * xP[k]) / alpha
+        for k in range(K):
+            for m in range(M):
+                G[f, k, m] += Px[k] * np.conj(y[m])
+        for m in range(M):
+            out[m, f] = y[m]
+            history[f, frame_index % L, m] = X[m, f]

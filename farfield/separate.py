@@ -191,3 +191,34 @@ class Separator:
         self._buffer.append(X)
         self._frame += 1
         return out
+
+
+class OnlineWPE:
+    """Streaming multichannel dereverberation (weighted prediction error, recursive least squares).
+
+    ``process_frame(X (n_mics, freq)) -> (n_mics, freq)``: removes late reverberation predicted from frames at
+    least ``delay`` hops old. No added latency. ``alpha``: forgetting factor per frame (0.99 ~ 1.6 s at a
+    16 ms hop). State per frequency: ``(n_mics * taps)^2`` complex values.
+    """
+
+    def __init__(self, n_mics: int, n_freqs: int, *, taps: int = 6, delay: int = 2, alpha: float = 0.99) -> None:
+        self.n_mics, self.n_freqs = int(n_mics), int(n_freqs)
+        self.taps, self.delay, self.alpha = int(taps), int(delay), float(alpha)
+        if self.taps < 1 or self.delay < 1:
+            raise ValueError(f"taps and delay must be >= 1, got {taps} and {delay}")
+        self.reset()
+
+    def reset(self) -> None:
+        K = self.n_mics * self.taps
+        self._hist = np.zeros((self.n_freqs, self.taps + self.delay, self.n_mics), dtype=np.complex128)
+        self._P = np.ascontiguousarray(np.broadcast_to(np.eye(K, dtype=np.complex128) * 1e4,
+                                                       (self.n_freqs, K, K)).copy())
+        self._G = np.zeros((self.n_freqs, K, self.n_mics), dtype=np.complex128)
+        self._t = 0
+
+    def process_frame(self, X: np.ndarray) -> np.ndarray:
+        X = np.ascontiguousarray(X, dtype=np.complex128)
+        out = np.empty_like(X)
+        kernels.online_wpe_step(X, self._hist, self._P, self._G, out, self.alpha, self.taps, self.delay, self._t)
+        self._t += 1
+        return out
