@@ -276,14 +276,16 @@ def hermitian_solve(A, B, out):  # pragma: no cover
 
 
 @njit(cache=True, parallel=True)
-def online_wpe_step(X, history, P, G, out, alpha, taps, delay, frame_index):  # pragma: no cover
+def online_wpe_step(X, history, P, G, power, out, alpha, taps, delay, frame_index):  # pragma: no cover
     """One frame of recursive-least-squares online WPE dereverberation (Caroselli et al. 2017, as in nara_wpe's
     ``OnlineWPE``), one frequency per thread.
 
     X: (M, F) complex frame. history: (F, taps + delay, M) ring of past frames, slot ``frame_index % (taps+delay)``
     holding the oldest; P: (F, M*taps, M*taps) inverse correlation; G: (F, M*taps, M) prediction filter;
-    out: (M, F) dereverberated frame. The prediction uses frames ``t-delay-taps+1 .. t-delay``; the
-    weighting power is the mean power of the prediction error (floored at 1e-10).
+    power: (F,) running mean power of the input (``0.95 * power + 0.05 * mean |X|^2``); out: (M, F)
+    dereverberated frame. The prediction uses frames ``t-delay-taps+1 .. t-delay``; the weighting power is the
+    mean power of the prediction error, floored at ``1e-3 * power`` so that silent frames cannot blow the gain
+    up.
     """
     M, F = X.shape
     L = taps + delay
@@ -303,7 +305,11 @@ def online_wpe_step(X, history, P, G, out, alpha, taps, delay, frame_index):  # 
                 v -= np.conj(G[f, k, m]) * xt[k]
             y[m] = v
             lam += v.real ** 2 + v.imag ** 2
-        lam = max(lam / M, 1e-10)
+        px = 0.0
+        for m in range(M):
+            px += X[m, f].real ** 2 + X[m, f].imag ** 2
+        power[f] = 0.95 * power[f] + 0.05 * px / M
+        lam = max(lam / M, 1e-3 * power[f], 1e-10)
         Px = np.zeros(K, dtype=np.complex128)
         for i in range(K):
             s = 0j

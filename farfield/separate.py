@@ -197,7 +197,9 @@ class OnlineWPE:
     """Streaming multichannel dereverberation (weighted prediction error, recursive least squares).
 
     ``process_frame(X (n_mics, freq)) -> (n_mics, freq)``: removes late reverberation predicted from frames at
-    least ``delay`` hops old. No added latency. ``alpha``: forgetting factor per frame (0.99 ~ 1.6 s at a
+    least ``delay`` hops old. No added latency. Experimental: in ``benchmarks/separation.py`` it adds about
+    1.3 dB SI-SDR (direct-path target) in noisy two-talker rooms, but on a clean single talker in a very
+    reverberant room it distorts (whitens) the speech and SI-SDR drops; it is off by default. ``alpha``: forgetting factor per frame (0.99 ~ 1.6 s at a
     16 ms hop). State per frequency: ``(n_mics * taps)^2`` complex values.
     """
 
@@ -214,11 +216,12 @@ class OnlineWPE:
         self._P = np.ascontiguousarray(np.broadcast_to(np.eye(K, dtype=np.complex128) * 1e4,
                                                        (self.n_freqs, K, K)).copy())
         self._G = np.zeros((self.n_freqs, K, self.n_mics), dtype=np.complex128)
+        self._power = np.zeros(self.n_freqs)
         self._t = 0
 
     def process_frame(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.complex128)
         out = np.empty_like(X)
-        kernels.online_wpe_step(X, self._hist, self._P, self._G, out, self.alpha, self.taps, self.delay, self._t)
+        kernels.online_wpe_step(X, self._hist, self._P, self._G, self._power, out, self.alpha, self.taps, self.delay, self._t)
         self._t += 1
         return out

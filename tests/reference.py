@@ -62,3 +62,25 @@ def update_noise_covariance_ref(X, phi, noise, power, alpha, power_alpha, noise_
     w = np.clip(1 - margin * noise / np.maximum(power, 1e-30), 0, 1)
     a = (1 - alpha) * (1 - w)
     phi += a[:, None, None] * (np.einsum("mf,nf->fmn", X, X.conj()) - phi)
+
+
+def online_wpe_ref(frames, taps, delay, alpha):
+    """Frame-by-frame RLS WPE on (M, F, T) frames, written with plain numpy linear algebra."""
+    M, F, T = frames.shape
+    K = M * taps
+    out = np.zeros_like(frames)
+    for f in range(F):
+        P = np.eye(K, dtype=complex) * 1e4
+        G = np.zeros((K, M), dtype=complex)
+        power = 0.0
+        for t in range(T):
+            xt = np.concatenate([frames[:, f, t - delay - j] if t - delay - j >= 0 else np.zeros(M, complex)
+                                 for j in range(taps)])
+            y = frames[:, f, t] - G.conj().T @ xt
+            power = 0.95 * power + 0.05 * np.mean(np.abs(frames[:, f, t]) ** 2)
+            lam = max(np.mean(np.abs(y) ** 2), 1e-3 * power, 1e-10)
+            k = P @ xt / (alpha * lam + np.real(xt.conj() @ P @ xt))
+            P = (P - np.outer(k, xt.conj() @ P)) / alpha
+            G = G + np.outer(k, y.conj())
+            out[:, f, t] = y
+    return out

@@ -218,3 +218,14 @@ def test_bad_input_is_refused(rng):
         Separator(arr, 16000).process_frame(np.zeros((4, 100), complex))
     with pytest.raises(ValueError, match="reference_mic"):
         Separator(arr, 16000, reference_mic=9)
+
+
+def test_online_wpe_kernel_equals_reference(rng):
+    from farfield.separate import OnlineWPE
+    from reference import online_wpe_ref
+
+    M, F, T = 3, 9, 40
+    X = rng.standard_normal((M, F, T)) + 1j * rng.standard_normal((M, F, T))
+    w = OnlineWPE(M, F, taps=3, delay=2, alpha=0.98)
+    got = np.stack([w.process_frame(X[:, :, t]) for t in range(T)], axis=-1)
+    np.testing.assert_allclose(got, online_wpe_ref(X, 3, 2, 0.98), rtol=1e-7, atol=1e-9)
