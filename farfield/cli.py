@@ -94,9 +94,11 @@ def process_cmd(
     separation: str = typer.Option("superdirective", help="Beamformer per track: superdirective, mvdr, lcmv or das."),
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
     block_size: int = typer.Option(1024, min=1, help="Samples per block fed to the streaming front end."),
+    dereverb: bool = typer.Option(False, help="Online WPE dereverberation before the beamformers (experimental)."),
 ) -> None:
     """Localize, track and separate: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and length as
-    the input, aligned with it) and OUT/summary.json (settings, latency, real-time factor)."""
+    the input, aligned with it), OUT/target.wav (the loudest talker's stream, with hysteresis) and
+    OUT/summary.json (settings, latency, real-time factor)."""
     import soundfile as sf
 
     from .frontend import process
@@ -107,13 +109,14 @@ def process_cmd(
         geom = load_array(array)
         rec, sr = read_audio(input)
         x = mic_signals(rec, geom, channels_are_mics=channels_are_mics)
-        res = process(x, sr, geom, separation=separation, block_size=block_size)
+        res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb)
     except (ProfileError, ValueError, FileNotFoundError, TypeError) as e:
         _fail(str(e))
     (out / "streams").mkdir(parents=True, exist_ok=True)
     write_tracks_csv(res.tracks, out / "tracks.csv")
     for tid, y in res.streams.items():
         sf.write(str(out / "streams" / f"{tid}.wav"), y.astype(np.float32), sr, subtype="FLOAT")
+    sf.write(str(out / "target.wav"), res.target.astype(np.float32), sr, subtype="FLOAT")
     summary = {"input": str(input), "array": geom.name, "sample_rate": sr, "samples": int(x.shape[1]),
                "streams": sorted(int(t) for t in res.streams), "latency_samples": res.latency_samples,
                "latency_ms": 1000.0 * res.latency_samples / sr, "real_time_factor": res.real_time_factor,
@@ -123,6 +126,125 @@ def process_cmd(
     console.print(f"wrote {out / 'tracks.csv'}, {len(res.streams)} stream(s) in {out / 'streams'}, "
                   f"{out / 'summary.json'} (latency {summary['latency_ms']:.0f} ms, real-time factor "
                   f"{res.real_time_factor:.2f})")
+
+
+@app.command("devices")
+def devices_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List audio input devices, their channel counts and the array profiles that match them."""
+    from .capture import list_input_devices
+
+    try:
+        devs = list_input_devices()
+    except RuntimeError as e:
+        console.print(f"[yellow]no audio input devices: {e}[/yellow]")
+        console.print("Nothing to list here (no audio hardware, e.g. CI). Replay a recording instead: "
+                      "farfield listen --array NAME --replay FILE")
+        raise typer.Exit(0)
+    if as_json:
+        print(json.dumps(devs, indent=2))
+        return
+    if not devs:
+        console.print("[yellow]no audio input devices found[/yellow]")
+        return
+    t = Table(title="audio input devices")
+    for col in ("index", "name", "channels", "default Hz", "matching profiles"):
+        t.add_column(col)
+    for d in devs:
+        t.add_row(str(d["index"]), d["name"], str(d["channels"]), f"{d['default_samplerate']:.0f}",
+                  ", ".join(d["profiles"]) or "-")
+    console.print(t)
+
+
+@app.command("listen")
+def listen_cmd(
+    array: str = typer.Option(..., "--array", "-a", help="Built-in profile name or a .toml path."),
+    device: Optional[str] = typer.Option(None, help="Input device index or name part (default: matched by the "
+                                         "profile's device_pattern, else the system default)."),
+    replay: Optional[Path] = typer.Option(None, help="Replay this recording as if live instead of a device."),
+    realtime: bool = typer.Option(True, help="With --replay: pace to real time (--no-realtime: as fast as "
+                                  "possible)."),
+    sample_rate: int = typer.Option(16000, help="Pipeline sample rate (the device is resampled to it)."),
+    seconds: Optional[float] = typer.Option(None, help="Stop after this much audio (default: until Ctrl-C or "
+                                            "the end of the replay)."),
+    out: Optional[Path] = typer.Option(None, help="Write tracks.csv, streams/<id>.wav, target.wav and "
+                                       "summary.json here on exit."),
+    separation: str = typer.Option("superdirective", help="Beamformer per track."),
+) -> None:
+    """Live view of the tracked talkers (direction, level, target, dropped blocks) from an array or a replay."""
+    import time
+
+    import soundfile as sf
+    from rich.live import Live
+
+    from .capture import DeviceSource, FileReplaySource
+    from .frontend import Frontend
+    from .geometry import ProfileError, load_array
+    from .io import write_tracks_csv
+
+    try:
+        geom = load_array(array)
+        src = (FileReplaySource(replay, geom, sample_rate=sample_rate, realtime=realtime) if replay is not None
+               else DeviceSource(geom, device=device, sample_rate=sample_rate))
+    except (ProfileError, ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    fe = Frontend(geom, sample_rate, separation=separation)
+    rows, latest, n = [], {}, 0
+    streams: dict[int, list] = {}
+    target: list[np.ndarray] = []
+    t0 = time.perf_counter()
+
+    def view() -> Table:
+        t = Table(title=f"farfield listen: {geom.name} @ {sample_rate} Hz, {n / sample_rate:.1f} s, "
+                        f"target {fe.target_id if fe.target_id is not None else '-'}")
+        for col in ("track", "azimuth deg", "elevation deg", "level dB", "target"):
+            t.add_column(col)
+        for tid, r in sorted(latest.items()):
+            t.add_row(str(tid), f"{r.azimuth_deg:.0f}", f"{r.elevation_deg:.0f}", f"{r.power_db:.1f}",
+                      "<-" if tid == fe.target_id else "")
+        st = src.stats
+        t.caption = (f"blocks {st.blocks_out}, dropped {st.overflows} ({st.dropped_samples} samples), device "
+                     f"overflows {st.device_overflows}, waits {st.underruns}, load "
+                     f"{(time.perf_counter() - t0) / max(n / sample_rate, 1e-9):.2f} x real time")
+        return t
+
+    try:
+        with src, Live(view(), console=console, refresh_per_second=8) as live:
+            for block in fe.stream(src):
+                n = fe.stft.frames_done * fe.stft.hop_size
+                rows += block.tracks
+                if block.tracks:
+                    last_t = block.tracks[-1].time_s
+                    latest = {r.track_id: r for r in block.tracks if r.time_s == last_t}
+                if out is not None:
+                    for tid, chunks in block.streams.items():
+                        streams.setdefault(tid, []).extend(chunks)
+                    if block.target is not None:
+                        target.append(block.target[1])
+                live.update(view())
+                if seconds is not None and n >= seconds * sample_rate:
+                    break
+    except KeyboardInterrupt:
+        console.print("stopped")
+    st = src.stats
+    console.print(f"{n / sample_rate:.1f} s processed; dropped blocks {st.overflows}, device overflows "
+                  f"{st.device_overflows}")
+    if out is not None:
+        (out / "streams").mkdir(parents=True, exist_ok=True)
+        write_tracks_csv(rows, out / "tracks.csv")
+        for tid, chunks in streams.items():
+            buf = np.zeros(n)
+            for start, a in chunks:
+                lo, hi = max(0, start), min(n, start + a.size)
+                if hi > lo:
+                    buf[lo:hi] = a[lo - start: hi - start]
+            sf.write(str(out / "streams" / f"{tid}.wav"), buf.astype(np.float32), sample_rate, subtype="FLOAT")
+        tgt = np.concatenate(target)[fe.latency_samples:][:n] if target else np.zeros(0)
+        sf.write(str(out / "target.wav"), np.pad(tgt, (0, n - tgt.size)).astype(np.float32), sample_rate,
+                 subtype="FLOAT")
+        (out / "summary.json").write_text(json.dumps({"array": geom.name, "sample_rate": sample_rate,
+                                                      "samples": n, "latency_samples": fe.latency_samples,
+                                                      "capture": st.as_dict()}, indent=1))
+        console.print(f"wrote {out}")
 
 
 @app.command("demo")

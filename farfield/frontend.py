@@ -7,7 +7,9 @@ entered, plus the wait for the rest of its block. Track rows come out at each lo
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,16 +19,24 @@ from .geometry import ArrayGeometry, load_array
 from .localize import Localizer
 from .separate import OnlineWPE, Separator
 from .stft import StreamingSTFT
+from .target import LoudestTalker
 from .track import Tracker, TrackRow
 
 
 @dataclass
 class FrontendBlock:
-    """What one block produced: track rows of the localizer updates in it, and audio per track
-    ``{track_id: (start_sample, samples)}`` (start in input samples; a new track's chunk includes its pre-roll)."""
+    """What one block produced.
+
+    tracks: rows of the localizer updates in this block; streams: audio per track
+    ``{track_id: [(start_sample, samples), ...]}`` (start in input samples; a new track's first chunk includes
+    its pre-roll); target_id: the target after this block (``None`` when nobody); target: the target's audio
+    ``(start_sample, samples)``, contiguous from block to block (zeros while there is no target).
+    """
 
     tracks: list[TrackRow]
     streams: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    target_id: int | None = None
+    target: tuple[int, np.ndarray] | None = None
 
 
 class Frontend:
@@ -37,6 +47,8 @@ class Frontend:
         sample_rate: Hz.
         frame_size, hop_size: STFT sizes shared by localizer and separator.
         separation: a separation method (see :mod:`farfield.separate`) or ``None`` for tracks only.
+        target: the target policy (``update(rows, time_s) -> track_id``); :class:`~farfield.target.LoudestTalker`
+            by default.
         dereverb: run :class:`~farfield.separate.OnlineWPE` on the frames before the beamformers (not before
             the localizer); ``wpe_options`` go to it.
         localizer_options, tracker_options, separator_options: passed on.
@@ -45,7 +57,7 @@ class Frontend:
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
                  separation: str | None = "superdirective", localizer_options: dict | None = None,
                  tracker_options: dict | None = None, separator_options: dict | None = None,
-                 dereverb: bool = False, wpe_options: dict | None = None) -> None:
+                 target=None, dereverb: bool = False, wpe_options: dict | None = None) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
@@ -55,6 +67,7 @@ class Frontend:
         self.separator = None if separation is None else Separator(
             self.array, self.sample_rate, frame_size=frame_size, hop_size=hop_size, method=separation,
             **(separator_options or {}))
+        self.target = target if target is not None else LoudestTalker()
         self.wpe = OnlineWPE(self.array.n_mics, self.stft.n_freqs, **(wpe_options or {})) if dereverb else None
         self.reset()
 
@@ -66,6 +79,8 @@ class Frontend:
         self.stft.reset()
         self.localizer.reset()
         self.tracker.reset()
+        self.target.reset()
+        self.target_id: int | None = None
         if self.separator is not None:
             self.separator.reset()
         if self.wpe is not None:
@@ -82,29 +97,57 @@ class Frontend:
         update_frames = [i for i in range(first, first + k) if (i + 1) % ue == 0]
         rows_at: dict[int, list[TrackRow]] = {}
         all_rows: list[TrackRow] = []
+        targets_at: dict[int, int | None] = {}
         for fi, upd in zip(update_frames, updates):
             rows = self.tracker.update(upd)
             rows_at[fi] = rows
+            targets_at[fi] = self.target.update(rows, upd.time_s)
             all_rows += rows
         out = FrontendBlock(all_rows)
         if self.separator is None:
+            out.target_id = self.target_id = targets_at[update_frames[-1]] if update_frames else self.target_id
             return out
+        hop, lat = self.stft.hop_size, self.latency_samples
+        target = np.zeros(k * hop)
         for t in range(k):
             if first + t in rows_at:
                 self.separator.update_tracks(rows_at[first + t])
+                self.target_id = targets_at[first + t]
             frame = X[:, :, t] if self.wpe is None else self.wpe.process_frame(X[:, :, t])
             for tid, chunk in self.separator.process_frame(frame).items():
                 out.streams.setdefault(tid, []).append(chunk)
+                if tid == self.target_id:
+                    target[t * hop:(t + 1) * hop] = chunk[1][-hop:]
+        out.target_id = self.target_id
+        out.target = (first * hop - lat, target)
         return out
+
+
+    def stream(self, source: Iterable[np.ndarray]) -> Iterator[FrontendBlock]:
+        """Process every block of ``source`` (a :class:`~farfield.capture.DeviceSource`,
+        :class:`~farfield.capture.FileReplaySource` or any iterable of ``(n_mics, n)`` arrays)."""
+        for block in source:
+            yield self.process(block)
+
+    async def astream(self, source: Iterable[np.ndarray]) -> AsyncIterator[FrontendBlock]:
+        """Async form for agent stacks: reading the (blocking) source runs in a worker thread."""
+        it = iter(source)
+        while True:
+            block = await asyncio.to_thread(next, it, None)
+            if block is None:
+                return
+            yield self.process(block)
 
 
 @dataclass
 class ProcessResult:
     """Offline result: track rows, one stream per track ``{track_id: (samples,)}`` aligned with the input (zeros
-    outside the stream's life), and settings/timing."""
+    outside the stream's life), the target's audio ``(samples,)`` (the selected talker's stream, switching with
+    the target; zeros while there is none), and settings/timing."""
 
     tracks: list[TrackRow]
     streams: dict[int, np.ndarray]
+    target: np.ndarray
     sample_rate: int
     latency_samples: int
     real_time_factor: float
@@ -127,6 +170,7 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     padded = np.concatenate([x, np.zeros((geom.n_mics, fe.latency_samples + fe.stft.hop_size))], axis=1)
     rows: list[TrackRow] = []
     streams: dict[int, np.ndarray] = {}
+    target = np.zeros(n)
     t0 = time.perf_counter()
     for s in range(0, padded.shape[1], block_size):
         b = fe.process(padded[:, s: s + block_size])
@@ -137,8 +181,13 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
                 a, e = max(0, start), min(n, start + audio.size)
                 if e > a:
                     buf[a:e] = audio[a - start: e - start]
+        if b.target is not None:
+            start, audio = b.target
+            a, e = max(0, start), min(n, start + audio.size)
+            if e > a:
+                target[a:e] = audio[a - start: e - start]
     rtf = (time.perf_counter() - t0) / (n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
                 "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method, "grid": fe.localizer.grid.kind,
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
-    return ProcessResult(rows, streams, sr, fe.latency_samples, rtf, settings)
+    return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings)
