@@ -125,21 +125,21 @@ def main() -> None:
     lines = ["separation: SI-SDR improvement (dB) over mic 0, mean over talkers and scenes; direct / image target",
              f"{args.duration:.0f} s scenes, 8 x 6 x 3.5 m room, talkers 1-2 m away in overlapping turns, "
              f"factory noise (hum + rotating machine + pink diffuse), {args.seeds} seed(s)", ""]
-    head = f"{'condition':<30}" + "".join(f"{m:>22}" for m in methods)
+    head = f"{'condition':<30}" + "".join(f"{m:>24}" for m in methods)
     lines.append(head)
     groups = {}
     for arr, k, rt, snr, m, d, i in rows:
         groups.setdefault((arr, k, rt, snr), {}).setdefault(m, []).append((d, i))
     for (arr, k, rt, snr), g in groups.items():
         lines.append(f"{arr + f' {k}tk RT60 {rt} SNR {snr:g}':<30}" + "".join(
-            f"{np.mean([a for a, _ in g[m]]):>13.1f} /{np.mean([b for _, b in g[m]]):>6.1f}" for m in methods))
+            f"{np.mean([a for a, _ in g[m]]):>15.1f} /{np.mean([b for _, b in g[m]]):>6.1f}" for m in methods))
     lines.append("")
     for label, sel in (("all 2-talker", lambda c: c[1] == 2), ("all 3-talker", lambda c: c[1] == 3),
                        ("goal: 6-mic 2tk RT60 0.6 SNR 5", lambda c: c == ("6-mic", 2, 0.6, 5.0))):
         gs = [g for c, g in groups.items() if sel(c)]
         if gs:
             lines.append(f"{label:<30}" + "".join(
-                f"{np.mean([a for g in gs for a, _ in g[m]]):>13.1f} /{np.mean([b for g in gs for _, b in g[m]]):>6.1f}"
+                f"{np.mean([a for g in gs for a, _ in g[m]]):>15.1f} /{np.mean([b for g in gs for _, b in g[m]]):>6.1f}"
                 for m in methods))
     # speed: 8 mics, 3 talkers, one core
     os.environ["NUMBA_NUM_THREADS"] = "1"

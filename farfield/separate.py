@@ -197,9 +197,10 @@ class OnlineWPE:
     """Streaming multichannel dereverberation (weighted prediction error, recursive least squares).
 
     ``process_frame(X (n_mics, freq)) -> (n_mics, freq)``: removes late reverberation predicted from frames at
-    least ``delay`` hops old. No added latency. Experimental: in ``benchmarks/separation.py`` it adds about
-    1.3 dB SI-SDR (direct-path target) in noisy two-talker rooms, but on a clean single talker in a very
-    reverberant room it distorts (whitens) the speech and SI-SDR drops; it is off by default. ``alpha``: forgetting factor per frame (0.99 ~ 1.6 s at a
+    least ``delay`` hops old. No added latency. Experimental and off by default: in ``benchmarks/separation.py``
+    it changes the superdirective streams' SI-SDR (direct-path target) by +0.3..+1.0 dB at RT60 1.0 s but by
+    -0.3 dB on average over all two-talker rooms, and on a clean single talker in a very reverberant room it
+    whitens the speech and SI-SDR drops. ``alpha``: forgetting factor per frame (0.99 ~ 1.6 s at a
     16 ms hop). State per frequency: ``(n_mics * taps)^2`` complex values.
     """
 

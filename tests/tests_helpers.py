@@ -1,7 +1,5 @@
 """Small shared scenes for tests."""
 
-import numpy as np
-
 import farfield as ff
 
 
