@@ -95,28 +95,69 @@ def process_cmd(
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
     block_size: int = typer.Option(1024, min=1, help="Samples per block fed to the streaming front end."),
     dereverb: bool = typer.Option(False, help="Online WPE dereverberation before the beamformers (experimental)."),
+    diarize: bool = typer.Option(True, help="Diarize the streams and choose the target speaker (writes "
+                                 "diarization.rttm, target.rttm, events.jsonl)."),
+    embeddings: bool = typer.Option(True, help="Use voice embeddings (torch + resemblyzer); --no-embeddings "
+                                    "labels one speaker per track."),
+    vad: str = typer.Option("auto", help="VAD per stream: auto (Silero when torch is installed), silero, energy."),
+    enroll: list[str] = typer.Option([], help="NAME=FILE: label this person NAME (repeatable)."),
+    sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector."),
 ) -> None:
-    """Localize, track and separate: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and length as
-    the input, aligned with it), OUT/target.wav (the loudest talker's stream, with hysteresis) and
-    OUT/summary.json (settings, latency, real-time factor)."""
+    """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
+    length as the input, aligned with it), OUT/target.wav (the target speaker's stream), OUT/diarization.rttm,
+    OUT/target.rttm, OUT/events.jsonl and OUT/summary.json (settings, latency, real-time factor)."""
     import soundfile as sf
 
     from .frontend import process
     from .geometry import ProfileError, load_array
-    from .io import mic_signals, read_audio, write_tracks_csv
+    from .io import mic_signals, read_audio, write_rttm, write_tracks_csv
 
     try:
         geom = load_array(array)
         rec, sr = read_audio(input)
         x = mic_signals(rec, geom, channels_are_mics=channels_are_mics)
-        res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb)
-    except (ProfileError, ValueError, FileNotFoundError, TypeError) as e:
+        extra = {}
+        if diarize:
+            from .diarize import OnlineDiarizer
+            from .target import TargetSelector
+
+            dia = OnlineDiarizer(sr, embeddings=embeddings, vad=vad)
+            names = []
+            for item in enroll:
+                name, _, path = item.partition("=")
+                if not path:
+                    raise ValueError(f"--enroll expects NAME=FILE, got {item!r}")
+                audio, esr = sf.read(path, dtype="float64", always_2d=True)
+                dia.enroll(name, audio[:, 0], esr)
+                names.append(name)
+            sec = None
+            if sector:
+                try:
+                    sec = tuple(float(v) for v in sector.split(","))
+                    assert len(sec) == 2
+                except (ValueError, AssertionError):
+                    raise ValueError(f"--sector expects CENTRE_DEG,HALF_WIDTH_DEG, got {sector!r}") from None
+            extra = {"diarizer": dia, "target": TargetSelector(enrolled=names, sector=sec)}
+        res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb, **extra)
+    except (ProfileError, ValueError, FileNotFoundError, TypeError, ImportError, RuntimeError) as e:
         _fail(str(e))
     (out / "streams").mkdir(parents=True, exist_ok=True)
     write_tracks_csv(res.tracks, out / "tracks.csv")
     for tid, y in res.streams.items():
         sf.write(str(out / "streams" / f"{tid}.wav"), y.astype(np.float32), sr, subtype="FLOAT")
     sf.write(str(out / "target.wav"), res.target.astype(np.float32), sr, subtype="FLOAT")
+    if diarize:
+        from .sim.render import Segment
+
+        def rttm(segs, name):
+            write_rttm([Segment(g.speaker, g.start_s, g.end_s - g.start_s) for g in segs], out / name,
+                       Path(input).stem)
+
+        rttm(res.segments, "diarization.rttm")
+        rttm(res.target_segments, "target.rttm")
+        with open(out / "events.jsonl", "w") as f:
+            for e in res.events:
+                f.write(json.dumps(e.as_dict()) + "\n")
     summary = {"input": str(input), "array": geom.name, "sample_rate": sr, "samples": int(x.shape[1]),
                "streams": sorted(int(t) for t in res.streams), "latency_samples": res.latency_samples,
                "latency_ms": 1000.0 * res.latency_samples / sr, "real_time_factor": res.real_time_factor,

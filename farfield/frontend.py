@@ -19,7 +19,7 @@ from .geometry import ArrayGeometry, load_array
 from .localize import Localizer
 from .separate import OnlineWPE, Separator
 from .stft import StreamingSTFT
-from .target import LoudestTalker
+from .target import LoudestTalker, TargetSelector
 from .track import Tracker, TrackRow
 
 
@@ -30,13 +30,17 @@ class FrontendBlock:
     tracks: rows of the localizer updates in this block; streams: audio per track
     ``{track_id: [(start_sample, samples), ...]}`` (start in input samples; a new track's first chunk includes
     its pre-roll); target_id: the target after this block (``None`` when nobody); target: the target's audio
-    ``(start_sample, samples)``, contiguous from block to block (zeros while there is no target).
+    ``(start_sample, samples)``, contiguous from block to block (zeros while there is no target). With a
+    diarizer: segments (closed :class:`~farfield.diarize.SpeakerSegment`), events and the target speaker.
     """
 
     tracks: list[TrackRow]
     streams: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
     target_id: int | None = None
     target: tuple[int, np.ndarray] | None = None
+    segments: list = field(default_factory=list)  # diarization: SpeakerSegments closed in this block
+    events: list = field(default_factory=list)  # diarization / target / barge-in Events
+    target_speaker: str | None = None
 
 
 class Frontend:
@@ -48,7 +52,8 @@ class Frontend:
         frame_size, hop_size: STFT sizes shared by localizer and separator.
         separation: a separation method (see :mod:`farfield.separate`) or ``None`` for tracks only.
         target: the target policy (``update(rows, time_s) -> track_id``); :class:`~farfield.target.LoudestTalker`
-            by default.
+            by default, :class:`~farfield.target.TargetSelector` by default with a diarizer.
+        diarizer: an :class:`~farfield.diarize.OnlineDiarizer` run on the streams (needs ``separation``).
         dereverb: run :class:`~farfield.separate.OnlineWPE` on the frames before the beamformers (not before
             the localizer); ``wpe_options`` go to it.
         localizer_options, tracker_options, separator_options: passed on.
@@ -57,7 +62,7 @@ class Frontend:
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
                  separation: str | None = "superdirective", localizer_options: dict | None = None,
                  tracker_options: dict | None = None, separator_options: dict | None = None,
-                 target=None, dereverb: bool = False, wpe_options: dict | None = None) -> None:
+                 target=None, diarizer=None, dereverb: bool = False, wpe_options: dict | None = None) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
@@ -67,7 +72,13 @@ class Frontend:
         self.separator = None if separation is None else Separator(
             self.array, self.sample_rate, frame_size=frame_size, hop_size=hop_size, method=separation,
             **(separator_options or {}))
-        self.target = target if target is not None else LoudestTalker()
+        if diarizer is not None and separation is None:
+            raise ValueError("diarization runs on the separated streams: give a separation method")
+        self.diarizer = diarizer
+        if target is None:
+            target = TargetSelector() if diarizer is not None else LoudestTalker()
+        self.target = target
+        self.device_speaking = False
         self.wpe = OnlineWPE(self.array.n_mics, self.stft.n_freqs, **(wpe_options or {})) if dereverb else None
         self.reset()
 
@@ -80,6 +91,8 @@ class Frontend:
         self.localizer.reset()
         self.tracker.reset()
         self.target.reset()
+        if self.diarizer is not None:
+            self.diarizer.reset()
         self.target_id: int | None = None
         if self.separator is not None:
             self.separator.reset()
@@ -120,7 +133,23 @@ class Frontend:
                     target[t * hop:(t + 1) * hop] = chunk[1][-hop:]
         out.target_id = self.target_id
         out.target = (first * hop - lat, target)
+        if self.diarizer is not None:
+            out.segments, out.events = self.diarizer.process(out)
+            if hasattr(self.target, "observe"):
+                self.target.observe(self.diarizer.active_speakers())
+            if self.device_speaking:
+                from .diarize import Event
+
+                out.events += [Event(e.time_s, "barge_in", e.speaker, e.track_id) for e in out.events
+                               if e.type == "speech_start"]
+        if hasattr(self.target, "pop_events"):
+            out.events += self.target.pop_events()
+        out.target_speaker = getattr(self.target, "target", None)
         return out
+
+    def set_device_speaking(self, speaking: bool) -> None:
+        """Tell the front end whether the device is talking (speech starting meanwhile is a barge-in)."""
+        self.device_speaking = bool(speaking)
 
 
     def stream(self, source: Iterable[np.ndarray]) -> Iterator[FrontendBlock]:
@@ -143,7 +172,8 @@ class Frontend:
 class ProcessResult:
     """Offline result: track rows, one stream per track ``{track_id: (samples,)}`` aligned with the input (zeros
     outside the stream's life), the target's audio ``(samples,)`` (the selected talker's stream, switching with
-    the target; zeros while there is none), and settings/timing."""
+    the target; zeros while there is none), and settings/timing. With diarization: speaker segments, events, and
+    target_segments (the parts of segments during which their speaker was the target)."""
 
     tracks: list[TrackRow]
     streams: dict[int, np.ndarray]
@@ -152,6 +182,9 @@ class ProcessResult:
     latency_samples: int
     real_time_factor: float
     settings: dict
+    segments: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+    target_segments: list = field(default_factory=list)
 
 
 def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *,
@@ -166,6 +199,7 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     x = check_signals(signals, n_channels=geom.n_mics)
     check_not_silent(x)
     fe = Frontend(geom, sr, separation=separation, **frontend_options)
+    segments, events, target_changes = [], [], [(0.0, None)]
     n = x.shape[1]
     padded = np.concatenate([x, np.zeros((geom.n_mics, fe.latency_samples + fe.stft.hop_size))], axis=1)
     rows: list[TrackRow] = []
@@ -175,6 +209,9 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     for s in range(0, padded.shape[1], block_size):
         b = fe.process(padded[:, s: s + block_size])
         rows += [r for r in b.tracks if r.time_s * sr < n]
+        segments += b.segments
+        events += b.events
+        target_changes += [(e.time_s, e.speaker) for e in b.events if e.type == "target_changed"]
         for tid, chunks in b.streams.items():
             buf = streams.setdefault(tid, np.zeros(n))
             for start, audio in chunks:
@@ -186,8 +223,33 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
             a, e = max(0, start), min(n, start + audio.size)
             if e > a:
                 target[a:e] = audio[a - start: e - start]
+    if fe.diarizer is not None:
+        more, ev = fe.diarizer.flush(n / sr)
+        segments += more
+        events += ev
     rtf = (time.perf_counter() - t0) / (n / sr)
+    segments = [g for g in segments if g.start_s < n / sr]
+    events.sort(key=lambda e: e.time_s)
+    target_segments = _target_segments(segments, target_changes, n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
                 "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method, "grid": fe.localizer.grid.kind,
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
-    return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings)
+    return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings, segments, events,
+                         target_segments)
+
+
+def _target_segments(segments: list, changes: list[tuple[float, str | None]], end_s: float) -> list:
+    """Parts of speaker segments during which that speaker was the target."""
+    from .diarize import SpeakerSegment
+
+    spans = []  # (start, end, speaker)
+    changes = sorted(changes)
+    for k, (t, spk) in enumerate(changes):
+        spans.append((t, changes[k + 1][0] if k + 1 < len(changes) else end_s, spk))
+    out = []
+    for g in segments:
+        for a, b, spk in spans:
+            lo, hi = max(a, g.start_s), min(b, g.end_s)
+            if spk == g.speaker and hi > lo:
+                out.append(SpeakerSegment(g.speaker, lo, hi, g.track_id))
+    return out

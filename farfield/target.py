@@ -1,12 +1,19 @@
-"""Which tracked talker is the target (the one the device should listen to).
+"""Which talker is the target (the one the device should listen to).
 
-:class:`LoudestTalker` is the basic policy: the active track with the highest steered power, with hysteresis so
-the target does not flicker (another track must be ``switch_margin_db`` louder for ``hold_s``), kept through
-short pauses for ``keep_s``. Richer policies (enrolled voice, direction sector, wake-word lock, playback
-rejection) belong to the diarization stage and plug in through the same ``update(rows, time_s)`` call.
+Both classes plug into :class:`~farfield.frontend.Frontend` as its target policy (``update(rows, time_s) ->
+track_id``):
+
+- :class:`LoudestTalker`: track level, no diarization: the active track with the highest steered power, with
+  hysteresis (another track must be ``switch_margin_db`` louder for ``hold_s``), kept through pauses for ``keep_s``;
+- :class:`TargetSelector`: speaker level, fed by the online diarizer: enrolled voice, direction sector, nearest
+  talker and an external trigger, combinable, with playback (TV / radio) rejection.
 """
 
 from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
 
 
 class LoudestTalker:
@@ -44,3 +51,153 @@ class LoudestTalker:
         else:
             self._challenger = None
         return self.target
+
+
+class TargetSelector:
+    """Which *speaker* is addressing the device, from combinable policies, with playback rejection.
+
+    Policies (give any combination; scores add up among the speakers talking now):
+
+    - ``enrolled``: a name (or list of names) of enrolled people: +3 when such a person talks;
+    - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot);
+    - ``nearest``: +1 for the loudest talker (steered power; near talkers are louder and less reverberant),
+      +0.5 for the second;
+    - ``trigger``: after :meth:`trigger` (a wake word, a vision cue, a button) lock on whoever speaks first
+      within ``trigger_window_s``; the lock holds until that person has been silent ``lock_timeout_s``.
+
+    Playback rejection (always on): a direction that has carried speech for more than ``playback_fraction`` of the
+    last ``playback_window_s`` is a playback zone (a TV or radio plays on; people take turns); speakers there
+    are never chosen.
+
+    ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the *track*
+    of the target speaker; the speaker itself is :attr:`target`. Call :meth:`observe` after each block with the
+    diarizer's active speakers.
+    """
+
+    def __init__(self, *, enrolled=None, sector: tuple[float, float] | None = None, nearest: bool = True,
+                 trigger_window_s: float = 4.0, lock_timeout_s: float = 3.0, keep_s: float = 2.0,
+                 playback_window_s: float = 20.0, playback_fraction: float = 0.7, playback_width_deg: float = 10.0,
+                 hold_s: float = 0.3) -> None:
+        self.enrolled = {enrolled} if isinstance(enrolled, str) else set(enrolled or ())
+        self.sector = sector
+        self.nearest = bool(nearest)
+        self.trigger_window_s, self.lock_timeout_s, self.keep_s = trigger_window_s, lock_timeout_s, keep_s
+        self.playback_window_s, self.playback_fraction = playback_window_s, playback_fraction
+        self.playback_width_deg = playback_width_deg
+        self.hold_s = hold_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.target: str | None = None
+        self._target_track: int | None = None
+        self._last_target_s = -1e9
+        self._trigger_s: float | None = None
+        self._locked: str | None = None
+        self._locked_last_s = -1e9
+        self._active: dict[str, int] = {}
+        self._rows: dict[int, object] = {}
+        self._history: deque = deque()  # (time_s, azimuth of each speaking track)
+        self._events: list = []
+        self._challenger: tuple[str, float] | None = None
+        self._period = 0.0
+
+    def trigger(self, time_s: float) -> None:
+        """An external cue (wake word, gaze, button) at ``time_s``: lock on the next person to speak."""
+        self._trigger_s = float(time_s)
+        self._locked = None
+
+    def observe(self, active_speakers: dict[str, int]) -> None:
+        """The diarizer's ``{speaker: track_id}`` of people labelled and talking now."""
+        self._active = dict(active_speakers)
+
+    def pop_events(self) -> list:
+        ev, self._events = self._events, []
+        return ev
+
+    # -- playback zones ----------------------------------------------------------------------------------------
+    def playback_zones(self, now_s: float) -> list[float]:
+        """Azimuths (deg) that carried speech for more than ``playback_fraction`` of the recent window."""
+        while self._history and self._history[0][0] < now_s - self.playback_window_s:
+            self._history.popleft()
+        if not self._history or now_s - self._history[0][0] < 0.5 * self.playback_window_s:
+            return []
+        bins = np.zeros(360 // 5)
+        for _, azs in self._history:
+            hit = np.zeros(bins.size, bool)
+            for a in azs:
+                c = int(round(a / 5)) % bins.size
+                for d in (-1, 0, 1):
+                    hit[(c + d) % bins.size] = True
+            bins += hit
+        frac = bins / len(self._history)
+        return [k * 5.0 for k in np.flatnonzero(frac > self.playback_fraction)]
+
+    def is_playback(self, azimuth_deg: float, now_s: float) -> bool:
+        return any(abs((azimuth_deg - z + 180) % 360 - 180) <= self.playback_width_deg
+                   for z in self.playback_zones(now_s))
+
+    # -- choosing ----------------------------------------------------------------------------------------------
+    def update(self, rows, time_s: float) -> int | None:
+        self._rows = {r.track_id: r for r in rows}
+        self._history.append((time_s, [r.azimuth_deg for r in rows if r.track_id in self._active.values()]))
+        cands = {}
+        for spk, tid in self._active.items():
+            r = self._rows.get(tid)
+            if r is None or self.is_playback(r.azimuth_deg, time_s):
+                continue
+            cands[spk] = r
+        if self._locked is not None:
+            if self._locked in cands:
+                self._locked_last_s = time_s
+            elif time_s - self._locked_last_s > self.lock_timeout_s:
+                self._locked = None
+        if self._trigger_s is not None and self._locked is None and cands:
+            if time_s - self._trigger_s <= self.trigger_window_s:
+                self._locked = max(cands, key=lambda s: cands[s].power_db)
+                self._locked_last_s = time_s
+                self._trigger_s = None
+            elif time_s - self._trigger_s > self.trigger_window_s:
+                self._trigger_s = None
+        choice = None
+        if self._locked is not None:
+            choice = self._locked
+        elif cands:
+            score = dict.fromkeys(cands, 0.0)
+            for s in cands:
+                if s in self.enrolled:
+                    score[s] += 3.0
+                if self.sector is not None:
+                    c, w = self.sector
+                    if abs((cands[s].azimuth_deg - c + 180) % 360 - 180) <= w:
+                        score[s] += 2.0
+            if self.nearest:
+                by_level = sorted(cands, key=lambda s: -cands[s].power_db)
+                for k, s in enumerate(by_level[:2]):
+                    score[s] += (1.0, 0.5)[k]
+            choice = max(score, key=score.get)
+            if self.target in score and score[self.target] >= score[choice]:
+                choice = self.target
+        if choice is None:
+            if self.target is not None and time_s - self._last_target_s > self.keep_s:
+                self._set(None, None, time_s)
+            return self._target_track
+        self._last_target_s = time_s
+        if choice != self.target:
+            if self.target is not None and self.target in cands and self._locked is None:
+                # hysteresis: a challenger must win for hold_s
+                if self._challenger is None or self._challenger[0] != choice:
+                    self._challenger = (choice, time_s)
+                    return self._target_track
+                if time_s - self._challenger[1] < self.hold_s:
+                    return self._target_track
+            self._set(choice, self._active.get(choice), time_s)
+        else:
+            self._target_track = self._active.get(choice, self._target_track)
+        self._challenger = None
+        return self._target_track
+
+    def _set(self, speaker: str | None, track: int | None, time_s: float) -> None:
+        from .diarize import Event
+
+        self._events.append(Event(time_s, "target_changed", speaker, track, {"previous": self.target}))
+        self.target, self._target_track = speaker, track

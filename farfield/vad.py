@@ -1,5 +1,6 @@
-"""Voice activity on a mono stream: an energy detector that needs no torch, with hangover and minimum-duration
-smoothing. (Silero VAD for the diarization stage will plug into the same interface.)
+"""Voice activity on a mono stream: Silero VAD (its weights ship inside the ``silero-vad`` package; needs torch)
+and an energy detector that needs no torch, both with hangover and minimum-duration smoothing.
+:func:`make_vad` picks Silero when it can be loaded and falls back to energy otherwise.
 
 ``EnergyVAD.process(block)`` consumes ``(samples,)`` float audio at ``sample_rate`` and returns the speech
 segments *completed* by this block, as ``(start_sample, end_sample)`` in stream samples; ``speaking`` tells
@@ -69,12 +70,7 @@ class EnergyVAD:
         self._buf = data[n * self.frame:]
         out = []
         for k in range(n):
-            p = float(np.mean(data[k * self.frame:(k + 1) * self.frame] ** 2))
-            if self._floor == 0.0 or p < self._floor:
-                self._floor = max(p, 1e-12)
-            else:
-                self._floor *= self.rise
-            speech = p > self.min_power and p > self.threshold * self._floor
+            speech = self._is_speech(data[k * self.frame:(k + 1) * self.frame])
             t = self._pos
             if speech:
                 if self._start is None:
@@ -88,6 +84,14 @@ class EnergyVAD:
             self._pos += self.frame
         return out
 
+    def _is_speech(self, frame: np.ndarray) -> bool:
+        p = float(np.mean(frame**2))
+        if self._floor == 0.0 or p < self._floor:
+            self._floor = max(p, 1e-12)
+        else:
+            self._floor *= self.rise
+        return p > self.min_power and p > self.threshold * self._floor
+
     def flush(self) -> list[tuple[int, int]]:
         """Close an open segment at the end of the stream."""
         out = []
@@ -95,3 +99,58 @@ class EnergyVAD:
             out.append((self._start, self._last_speech))
         self._start = None
         return out
+
+
+class SileroVAD(EnergyVAD):
+    """Silero VAD: a neural speech probability per 32 ms chunk (16 kHz; other rates are resampled), then the same
+    hangover / minimum-duration smoothing as :class:`EnergyVAD`.
+
+    Args:
+        threshold: speech probability above which a chunk is speech.
+    """
+
+    def __init__(self, sample_rate: int, *, threshold: float = 0.5, hangover_s: float = 0.3,
+                 min_speech_s: float = 0.15) -> None:
+        try:
+            import torch
+            from silero_vad import load_silero_vad
+        except ImportError as e:
+            raise ImportError("Silero VAD needs torch and silero-vad: pip install 'farfield[neural]' silero-vad") from e
+        self._torch = torch
+        self.model = load_silero_vad()
+        self.prob_threshold = float(threshold)
+        chunk_ms = 512 / 16000 * 1000
+        super().__init__(sample_rate, frame_ms=chunk_ms, hangover_s=hangover_s, min_speech_s=min_speech_s)
+        self.frame = int(round(sample_rate * 512 / 16000))
+        from .adapters._resample import MonoResampler
+
+        self._rs = MonoResampler(sample_rate, 16000)
+        self._res_buf = np.zeros(0, np.float32)
+
+    def reset(self) -> None:
+        super().reset()
+        if hasattr(self, "model"):
+            self.model.reset_states()
+        self._res_buf = np.zeros(0, np.float32)
+
+    def _is_speech(self, frame: np.ndarray) -> bool:
+        self._res_buf = np.concatenate([self._res_buf, self._rs.process(frame)])
+        if self._res_buf.size < 512:
+            return False
+        chunk, self._res_buf = self._res_buf[:512], self._res_buf[512:]
+        with self._torch.no_grad():
+            p = float(self.model(self._torch.from_numpy(np.ascontiguousarray(chunk)), 16000))
+        return p > self.prob_threshold
+
+
+def make_vad(sample_rate: int, kind: str = "auto", **options) -> EnergyVAD:
+    """``"silero"``, ``"energy"`` or ``"auto"`` (Silero when torch and silero-vad are installed)."""
+    if kind not in ("auto", "silero", "energy"):
+        raise ValueError(f"unknown VAD '{kind}'; expected auto, silero or energy")
+    if kind in ("auto", "silero"):
+        try:
+            return SileroVAD(sample_rate, **options)
+        except ImportError:
+            if kind == "silero":
+                raise
+    return EnergyVAD(sample_rate, **{k: v for k, v in options.items() if k != "threshold"})

@@ -1,0 +1,284 @@
+"""Online diarization on the separated streams: who spoke when, with one label per person, live.
+
+Each tracked talker's stream gets its own VAD. When a speech segment on a track has lasted ``label_after_s`` (or
+ends sooner), its audio so far is embedded (Resemblyzer) and given a speaker label, combining
+
+- the voice: cosine similarity to each known speaker's running centroid (enrolled people have fixed names);
+- spatial continuity: a bonus for the speaker this track already carried, and for speakers last heard from
+  this direction recently, so a talker keeps the label through pauses, movement and track crossings;
+
+and a new label ``spk<N>`` is created when nobody is similar enough. Overlapping speech on two tracks gets both
+labels. Closed segments refine the speaker's centroid. ``embeddings=False`` labels by track only (no torch).
+Labels of a segment are final when emitted; the label delay is ``label_after_s`` plus the VAD onset.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .vad import make_vad
+
+
+@dataclass(frozen=True)
+class SpeakerSegment:
+    """A labelled speech segment (seconds, input time)."""
+
+    speaker: str
+    start_s: float
+    end_s: float
+    track_id: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """A timestamped event: ``speech_start``, ``speech_end``, ``new_speaker``, ``target_changed``, ``barge_in``."""
+
+    time_s: float
+    type: str
+    speaker: str | None = None
+    track_id: int | None = None
+    detail: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = {"time_s": round(self.time_s, 3), "type": self.type}
+        if self.speaker is not None:
+            d["speaker"] = self.speaker
+        if self.track_id is not None:
+            d["track_id"] = self.track_id
+        d.update(self.detail)
+        return d
+
+
+@dataclass
+class _Speaker:
+    name: str
+    centroid: np.ndarray | None
+    weight: float
+    enrolled: bool
+    azimuth_deg: float | None = None
+    last_s: float = -1e9
+
+
+@dataclass
+class _TrackState:
+    start_sample: int
+    vad: object
+    audio: deque
+    audio_start: int  # input sample of the first sample held in ``audio``
+    speaker: str | None = None  # the last label this track carried
+    seg_labelled: bool = False
+    seg_speaker: str | None = None  # label of the open segment (None: not labelled yet, or leakage)
+    azimuth_deg: float = 0.0
+
+
+class OnlineDiarizer:
+    """Streaming diarization over the per-track streams of a :class:`~farfield.frontend.Frontend`.
+
+    Args:
+        sample_rate: Hz of the streams.
+        embeddings: use speaker embeddings (needs torch + resemblyzer); ``False``: one speaker per track.
+        encoder: a :class:`~farfield.embed.SpeakerEncoder` to share (created on first use otherwise).
+        vad: ``"auto"``, ``"silero"`` or ``"energy"`` (per track).
+        label_after_s: label a segment once it has lasted this long.
+        threshold: minimum combined score (cosine + bonuses) to reuse a speaker label.
+        enrolled_threshold: minimum cosine for an enrolled person's name.
+        track_bonus, direction_bonus: spatial-continuity bonuses; direction_deg, direction_memory_s: when the
+            direction bonus applies.
+        max_buffer_s: audio kept per track for embedding.
+        dominance_db: a track's stream counts as silent in a block where it is this far below the loudest
+            stream (what it holds then is the other talker leaking through the beam's sidelobes).
+    """
+
+    def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
+                 label_after_s: float = 0.8, threshold: float = 0.6, enrolled_threshold: float = 0.7,
+                 track_bonus: float = 0.12, direction_bonus: float = 0.08, direction_deg: float = 20.0,
+                 direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 4.0) -> None:
+        self.sample_rate = int(sample_rate)
+        self.embeddings = bool(embeddings)
+        self._encoder = encoder
+        self.vad_kind = vad
+        self.label_after = int(label_after_s * sample_rate)
+        self.threshold, self.enrolled_threshold = float(threshold), float(enrolled_threshold)
+        self.track_bonus, self.direction_bonus = float(track_bonus), float(direction_bonus)
+        self.direction_deg, self.direction_memory_s = float(direction_deg), float(direction_memory_s)
+        self.max_buffer = int(max_buffer_s * sample_rate)
+        self._dominance = 10 ** (-dominance_db / 10)
+        self.speakers: dict[str, _Speaker] = {}
+        self.reset()
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from .embed import SpeakerEncoder
+
+            self._encoder = SpeakerEncoder()
+        return self._encoder
+
+    def reset(self) -> None:
+        """Forget tracks and learned (not enrolled) speakers."""
+        self.speakers = {k: v for k, v in self.speakers.items() if v.enrolled}
+        self._tracks: dict[int, _TrackState] = {}
+        self._n_new = 0
+        self._block = 0
+        self._last_row_block: dict[int, int] = {}
+        self.label_delays_s: list[float] = []
+
+    def enroll(self, name: str, audio: np.ndarray, sample_rate: int) -> None:
+        """Register a known person from a few seconds of their (clean) speech; they will be labelled ``name``."""
+        if not self.embeddings:
+            raise ValueError("enrollment needs embeddings=True")
+        if not name or any(c.isspace() for c in name):
+            raise ValueError(f"speaker name must be non-empty without spaces (it goes into RTTM), got {name!r}")
+        x = np.asarray(audio, float).reshape(-1)
+        if x.size < sample_rate:
+            raise ValueError(f"enrollment audio for {name!r} is {x.size / sample_rate:.2f} s; expected at least 1 s")
+        self.speakers[name] = _Speaker(name, self.encoder.embed(x, sample_rate), 1e6, True)
+
+    # -- labelling -------------------------------------------------------------------------------------------
+    def _new_name(self) -> str:
+        self._n_new += 1
+        while f"spk{self._n_new}" in self.speakers:
+            self._n_new += 1
+        return f"spk{self._n_new}"
+
+    def _assign(self, st: _TrackState, tid: int, audio: np.ndarray, now_s: float, events: list) -> str:
+        """Label for a segment on track ``tid``."""
+        if not self.embeddings:
+            name = st.speaker or f"spk{tid}"
+            if name not in self.speakers:
+                self.speakers[name] = _Speaker(name, None, 0.0, False)
+                events.append(Event(now_s, "new_speaker", name, tid))
+            return name
+        e = self.encoder.embed(audio, self.sample_rate) if np.any(audio) else None
+        best, best_score = None, -np.inf
+        for sp in self.speakers.values():
+            if sp.centroid is None or e is None:
+                continue
+            cos = float(np.dot(e, sp.centroid))
+            if sp.enrolled:
+                score = cos if cos >= self.enrolled_threshold else -np.inf
+            else:
+                score = cos
+            if st.speaker == sp.name:
+                score += self.track_bonus
+            if (sp.azimuth_deg is not None and now_s - sp.last_s < self.direction_memory_s
+                    and abs((st.azimuth_deg - sp.azimuth_deg + 180) % 360 - 180) < self.direction_deg):
+                score += self.direction_bonus
+            if score > best_score:
+                best, best_score = sp, score
+        if best is not None and best_score >= self.threshold:
+            return best.name
+        name = self._new_name()
+        self.speakers[name] = _Speaker(name, e, 0.0, False)
+        events.append(Event(now_s, "new_speaker", name, tid))
+        return name
+
+    def _update_centroid(self, name: str, audio: np.ndarray, az: float, now_s: float) -> None:
+        sp = self.speakers[name]
+        sp.azimuth_deg, sp.last_s = az, now_s
+        if not self.embeddings or sp.enrolled or audio.size < self.sample_rate:
+            return
+        e = self.encoder.embed(audio, self.sample_rate)
+        w = audio.size / self.sample_rate
+        c = e if sp.centroid is None else (sp.centroid * sp.weight + e * w)
+        sp.centroid = (c / np.linalg.norm(c)).astype(np.float32)
+        sp.weight += w
+
+    def _segment_audio(self, st: _TrackState, a: int, b: int) -> np.ndarray:
+        buf = np.fromiter(st.audio, dtype=np.float64, count=len(st.audio)) if st.audio else np.zeros(0)
+        lo, hi = max(0, a - st.audio_start), max(0, b - st.audio_start)
+        return buf[lo:hi]
+
+    # -- feeding ---------------------------------------------------------------------------------------------
+    def process(self, block) -> tuple[list[SpeakerSegment], list[Event]]:
+        """Feed one :class:`~farfield.frontend.FrontendBlock`; returns the segments closed and events raised."""
+        segments: list[SpeakerSegment] = []
+        events: list[Event] = []
+        sr = self.sample_rate
+        az_now = {r.track_id: r.azimuth_deg for r in block.tracks}
+        for tid in az_now:
+            self._last_row_block[tid] = self._block
+        # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream
+        # is more than ``dominance_db`` below the loudest stream is hearing someone else
+        energy = {tid: float(np.mean(chunks[-1][1] ** 2)) for tid, chunks in block.streams.items()}
+        loudest = max(energy.values(), default=0.0)
+        for tid, chunks in block.streams.items():
+            for start, audio in chunks:
+                st = self._tracks.get(tid)
+                if st is None:
+                    st = self._tracks[tid] = _TrackState(start, make_vad(sr, self.vad_kind),
+                                                         deque(maxlen=self.max_buffer), start)
+                if tid in az_now:
+                    st.azimuth_deg = az_now[tid]
+                before = st.start_sample + st.vad._pos + st.vad._buf.size
+                if start > before:  # never happens with Frontend streams (contiguous); keep time straight anyway
+                    st.vad.process(np.zeros(start - before))
+                x = np.asarray(audio, float)
+                if (self._block - self._last_row_block.get(tid, -10) > 1
+                        or energy[tid] < loudest * self._dominance):
+                    x = np.zeros_like(x)  # the tracker does not hear this track now, or its beam holds leakage
+                overflow = len(st.audio) + x.size - self.max_buffer
+                if overflow > 0:
+                    st.audio_start += overflow
+                st.audio.extend(x)
+                was_open = st.vad.speaking
+                closed = st.vad.process(x)
+                end_sample = start + x.size
+                for a, b in closed:
+                    ga, gb = st.start_sample + a, st.start_sample + b
+                    seg_audio = self._segment_audio(st, ga, gb)
+                    if not st.seg_labelled:
+                        st.seg_speaker = self._assign(st, tid, seg_audio, ga / sr, events)
+                        if st.seg_speaker is not None:
+                            events.append(Event(ga / sr, "speech_start", st.seg_speaker, tid))
+                            self.label_delays_s.append(gb / sr - ga / sr)
+                    if st.seg_speaker is not None:
+                        st.speaker = st.seg_speaker
+                        self._update_centroid(st.speaker, seg_audio, st.azimuth_deg, gb / sr)
+                        segments.append(SpeakerSegment(st.speaker, ga / sr, gb / sr, tid))
+                        events.append(Event(gb / sr, "speech_end", st.speaker, tid))
+                    st.seg_labelled = False
+                    st.seg_speaker = None
+                if st.vad.speaking and (not was_open or closed):
+                    st.seg_labelled = False
+                s0 = st.vad.segment_start
+                if st.vad.speaking and not st.seg_labelled and s0 is not None:
+                    ga = st.start_sample + s0
+                    if end_sample - ga >= self.label_after:
+                        seg_audio = self._segment_audio(st, ga, end_sample)
+                        st.seg_speaker = self._assign(st, tid, seg_audio, ga / sr, events)
+                        st.seg_labelled = True
+                        if st.seg_speaker is not None:
+                            st.speaker = st.seg_speaker
+                            self.label_delays_s.append((end_sample - ga) / sr)
+                            events.append(Event(ga / sr, "speech_start", st.speaker, tid,
+                                                {"labelled_at_s": round(end_sample / sr, 3)}))
+        self._block += 1
+        return segments, events
+
+    def active_speakers(self) -> dict[str, int]:
+        """Speakers labelled and speaking now: ``{speaker: track_id}``."""
+        return {st.seg_speaker: tid for tid, st in self._tracks.items()
+                if st.vad.speaking and st.seg_labelled and st.seg_speaker is not None}
+
+    def flush(self, end_s: float) -> tuple[list[SpeakerSegment], list[Event]]:
+        """Close open segments at the end of a recording."""
+        segments, events = [], []
+        sr = self.sample_rate
+        for tid, st in self._tracks.items():
+            for a, b in st.vad.flush():
+                ga, gb = st.start_sample + a, min(st.start_sample + b, int(end_s * sr))
+                if gb <= ga:
+                    continue
+                if not st.seg_labelled:
+                    st.seg_speaker = self._assign(st, tid, self._segment_audio(st, ga, gb), ga / sr, events)
+                    if st.seg_speaker is not None:
+                        events.append(Event(ga / sr, "speech_start", st.seg_speaker, tid))
+                if st.seg_speaker is None:
+                    continue
+                segments.append(SpeakerSegment(st.seg_speaker, ga / sr, gb / sr, tid))
+                events.append(Event(gb / sr, "speech_end", st.seg_speaker, tid))
+        return segments, events

@@ -1,0 +1,154 @@
+"""Diarization, voice activity, target selection and events."""
+
+import numpy as np
+import pytest
+
+from farfield.diarize import OnlineDiarizer
+from farfield.frontend import Frontend, FrontendBlock, process
+from farfield.target import LoudestTalker, TargetSelector
+from farfield.track import TrackRow
+from farfield.vad import make_vad
+
+
+def rows(t, *spec):
+    """TrackRows at time t from (track_id, azimuth, power_db)."""
+    return [TrackRow(t, tid, az, 0.0, p) for tid, az, p in spec]
+
+
+def test_playback_zone_is_never_the_target():
+    sel = TargetSelector()
+    target = None
+    for k in range(900):  # 30 s at 30 updates/s
+        t = k / 30
+        tv = {"tv": 1}  # the TV talks all the time from 90 deg
+        person = (t % 6) < 2.0  # a person talks a third of the time from 200 deg, quieter
+        active = dict(tv, **({"alice": 2} if person else {}))
+        sel.observe(active)
+        r = rows(t, (1, 90.0, -20.0), *(((2, 200.0, -30.0),) if person else ()))
+        target = sel.update(r, t)
+        if t > 15:
+            assert sel.target != "tv"
+    assert sel.is_playback(90.0, 29.9) and not sel.is_playback(200.0, 29.9)
+    assert target in (2, None)
+
+
+def test_sector_and_enrolled_policies_beat_loudness():
+    sel = TargetSelector(sector=(0.0, 30.0))
+    sel.observe({"a": 1, "b": 2})
+    for k in range(20):
+        sel.update(rows(k / 30, (1, 10.0, -40.0), (2, 180.0, -20.0)), k / 30)
+    assert sel.target == "a"
+    sel = TargetSelector(enrolled="b", sector=(0.0, 30.0))
+    sel.observe({"a": 1, "b": 2})
+    for k in range(20):
+        sel.update(rows(k / 30, (1, 10.0, -40.0), (2, 180.0, -20.0)), k / 30)
+    assert sel.target == "b"
+
+
+def test_trigger_locks_on_first_speaker_until_timeout():
+    sel = TargetSelector(nearest=True, lock_timeout_s=1.0)
+    sel.trigger(0.0)
+    sel.observe({"quiet": 1})
+    sel.update(rows(0.1, (1, 0.0, -40.0)), 0.1)
+    assert sel.target == "quiet"
+    sel.observe({"quiet": 1, "loud": 2})
+    for k in range(30):  # a louder person joins: the lock holds
+        sel.update(rows(0.2 + k / 30, (1, 0.0, -40.0), (2, 90.0, -10.0)), 0.2 + k / 30)
+    assert sel.target == "quiet"
+    sel.observe({"loud": 2})
+    for k in range(60):  # the locked person stops: after the timeout the loud one takes over
+        sel.update(rows(1.3 + k / 30, (2, 90.0, -10.0)), 1.3 + k / 30)
+    assert sel.target == "loud"
+    ev = sel.pop_events()
+    assert [e.speaker for e in ev] == ["quiet", "loud"] and all(e.type == "target_changed" for e in ev)
+
+
+def test_loudest_talker_hysteresis():
+    pol = LoudestTalker(switch_margin_db=3.0, hold_s=0.5)
+    assert pol.update(rows(0.0, (1, 0.0, -20.0)), 0.0) == 1
+    assert pol.update(rows(0.1, (1, 0.0, -20.0), (2, 90.0, -18.0)), 0.1) == 1  # only 2 dB louder
+    for k in range(20):
+        pol.update(rows(0.2 + k / 30, (1, 0.0, -20.0), (2, 90.0, -10.0)), 0.2 + k / 30)
+    assert pol.target == 2
+
+
+def spatial_scene(rng):
+    from tests_helpers import two_talker_mix
+
+    return two_talker_mix(rng, seconds=4.0)
+
+
+def test_diarization_without_embeddings_labels_tracks_and_orders_events(rng):
+    arr, x = spatial_scene(rng)
+    res = process(x, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"))
+    assert res.segments and {g.speaker for g in res.segments} <= {f"spk{t}" for t in res.streams}
+    times = [e.time_s for e in res.events]
+    assert times == sorted(times)
+    for spk in {g.speaker for g in res.segments}:
+        kinds = [e.type for e in res.events if e.speaker == spk and e.type in ("speech_start", "speech_end")]
+        assert kinds[0] == "speech_start"
+    assert any(e.type == "target_changed" for e in res.events)
+    for g in res.target_segments:
+        assert any(s.speaker == g.speaker and s.start_s <= g.start_s and g.end_s <= s.end_s for s in res.segments)
+    assert np.any(res.target)
+
+
+def test_barge_in_while_device_speaks(rng):
+    arr, x = spatial_scene(rng)
+    fe = Frontend(arr, 16000, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"))
+    fe.set_device_speaking(True)
+    events = []
+    for s in range(0, x.shape[1], 1024):
+        events += fe.process(x[:, s: s + 1024]).events
+    starts = [e for e in events if e.type == "speech_start"]
+    barge = [e for e in events if e.type == "barge_in"]
+    assert barge and len(barge) == len(starts)
+
+
+def test_block_from_a_single_channel_track():
+    """The diarizer only needs FrontendBlock-shaped input: a mono stream on one track works (the baseline)."""
+    d = OnlineDiarizer(16000, embeddings=False, vad="energy")
+    rng = np.random.default_rng(0)
+    x = 1e-4 * rng.standard_normal(48000)
+    x[16000:32000] += 0.3 * rng.standard_normal(16000)
+    segs = []
+    for s in range(0, 48000, 1600):
+        b = FrontendBlock(rows(s / 16000, (0, 0.0, -20.0)), {0: [(s, x[s: s + 1600])]})
+        segs += d.process(b)[0]
+    segs += d.flush(3.0)[0]
+    assert len(segs) == 1 and abs(segs[0].start_s - 1.0) < 0.05 and abs(segs[0].end_s - 2.0) < 0.05
+
+
+def test_bad_input():
+    d = OnlineDiarizer(16000, embeddings=False)
+    with pytest.raises(ValueError, match="embeddings=True"):
+        d.enroll("a", np.ones(16000), 16000)
+    with pytest.raises(ValueError, match="separation"):
+        Frontend("respeaker-4mic-hat", 16000, separation=None, diarizer=d)
+    with pytest.raises(ValueError, match="unknown VAD"):
+        make_vad(16000, "magic")
+
+
+def test_enrollment_names_a_known_voice():
+    pytest.importorskip("torch")
+    pytest.importorskip("resemblyzer")
+    from farfield.sim.voices import EspeakBank
+
+    rng = np.random.default_rng(0)
+    bank = EspeakBank()
+    a, b = bank.voices(2, 16000, rng)
+    d = OnlineDiarizer(16000, vad="energy")
+    with pytest.raises(ValueError, match="at least 1 s"):
+        d.enroll("alice", np.ones(8000), 16000)
+    with pytest.raises(ValueError, match="without spaces"):
+        d.enroll("alice smith", a.say(3.0, rng), 16000)
+    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    d.enroll("bob", np.concatenate([b.say(3.0, rng), b.say(3.0, rng)]), 16000)
+    labels = []
+    for voice, tid in ((a, 1), (b, 2), (a, 3)):  # alice comes back later on another track
+        x = np.concatenate([1e-4 * rng.standard_normal(8000), voice.say(2.5, rng), 1e-4 * rng.standard_normal(16000)])
+        start = int(1e6 * tid)
+        for s in range(0, x.size, 1600):
+            b_ = FrontendBlock(rows((start + s) / 16000, (tid, 0.0, -20.0)), {tid: [(start + s, x[s: s + 1600])]})
+            labels += [g.speaker for g in d.process(b_)[0]]
+    assert labels == ["alice", "bob", "alice"]
