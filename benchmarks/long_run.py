@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from farfield.adapters import MoshiFrames
-from farfield.capture import FileReplaySource
+from farfield.capture import CaptureStats, FileReplaySource
 from farfield.frontend import Frontend
 from farfield.sim.render import render_recipe_scene
 
@@ -32,10 +32,41 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
+class _RealtimeRing:
+    """Deliver a replay's blocks at real-time pace from a thread into a BlockRing, as a device callback would."""
+
+    def __init__(self, src: FileReplaySource, ring_blocks: int = 100) -> None:
+        import threading
+
+        from farfield.capture import BlockRing
+
+        self.src, self.stats = src, src.stats
+        self.ring = BlockRing(ring_blocks, CaptureStats())
+        self.ring_stats = self.ring.stats
+        src.realtime = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for block in self.src:
+            self.ring.put(block)
+        self.ring.close()
+
+    def __iter__(self):
+        while True:
+            b = self.ring.get(timeout=5.0)
+            if b is None:
+                return
+            yield b
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--block-ms", type=float, default=20.0)
+    ap.add_argument("--realtime", action="store_true",
+                    help="a producer thread delivers the blocks at real-time pace into the same bounded ring a "
+                         "sound card callback uses (100 blocks); overflows there are dropped blocks")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     scene = render_recipe_scene("meeting_room", seed=3, index=0)
@@ -48,6 +79,8 @@ def main() -> None:
                 f.write(scene.mix.T)
         total = reps * scene.mix.shape[1]
         src = FileReplaySource(path, scene.array, block_ms=args.block_ms, channels_are_mics=True)
+        if args.realtime:
+            src = _RealtimeRing(src)
         fe = Frontend(scene.array, sr)
         fe.process(scene.mix[:, : 4 * sr].astype(np.float64))  # warm-up: numba loads/compiles its kernels once
         fe.reset()
@@ -65,17 +98,19 @@ def main() -> None:
             worst = max(worst, dt)
             late += dt > block_s
             n_blocks += 1
-            pos = src.stats.samples_out
+            pos = src.stats.samples_out if not args.realtime else src.ring_stats.samples_in
             if pos >= next_mark:
                 mem.append((pos / sr / 60, rss_mb()))
                 next_mark += 5 * 60 * sr
         wall = time.perf_counter() - t0
     lines = [f"long run: {total / sr / 60:.1f} min of 6-mic audio (meeting_room scene looped), {args.block_ms:g} ms "
-             f"blocks, warmed up, whole live path (replay, STFT, SRP-PHAT, tracker, beams, target, Moshi frames), "
+             f"blocks, warmed up, {'paced to real time' if args.realtime else 'as fast as possible'}, whole live path (replay, STFT, SRP-PHAT, tracker, beams, target, Moshi frames), "
              f"{os.cpu_count()} cores",
              f"processed in {wall / 60:.1f} min = {wall / (total / sr):.3f} x real time; {n_blocks} blocks, "
              f"{late} slower than real time (worst {1000 * worst:.1f} ms for a {args.block_ms:g} ms block)",
              f"capture stats: {src.stats.as_dict()}",
+             *([f"real-time ring (100 blocks) between the paced producer and the processing: "
+                f"{src.ring_stats.as_dict()}"] if args.realtime else []),
              f"target samples out {out_samples} for {total} in ({total - out_samples} still inside the STFT: less "
              f"than one {fe.stft.hop_size}-sample hop); Moshi frames {frames} (= {frames * 1920 / 24000:.1f} s)",
              "memory (RSS MB) by minute of audio: " + ", ".join(f"{m:.0f}: {r:.0f}" for m, r in mem),
