@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _report import emit  # noqa: E402
 from farfield.diarize import OnlineDiarizer
 from farfield.embed import SpeakerEncoder
 from farfield.frontend import FrontendBlock, process
@@ -142,11 +143,7 @@ def main() -> None:
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "
                  f"embeddings (2 cores): mean {np.mean(rtfs):.2f}, max {np.max(rtfs):.2f}")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

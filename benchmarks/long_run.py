@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from _report import emit  # noqa: E402
 from farfield.adapters import MoshiFrames
 from farfield.capture import CaptureStats, FileReplaySource
 from farfield.frontend import Frontend
@@ -115,11 +116,7 @@ def main() -> None:
              f"than one {fe.stft.hop_size}-sample hop); Moshi frames {frames} (= {frames * 1920 / 24000:.1f} s)",
              "memory (RSS MB) by minute of audio: " + ", ".join(f"{m:.0f}: {r:.0f}" for m, r in mem),
              f"memory growth after the first 5 minutes: {mem[-1][1] - mem[min(1, len(mem) - 1)][1]:+.1f} MB"]
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

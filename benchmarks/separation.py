@@ -33,6 +33,7 @@ import numpy as np
 
 import pyroomacoustics as pra  # noqa: E402
 
+from _report import emit  # noqa: E402
 from farfield.beamform import apply_weights, estimate_covariance, mvdr_souden_weights  # noqa: E402
 from farfield.frontend import process  # noqa: E402
 from farfield.metrics import match_streams, si_sdr  # noqa: E402
@@ -160,11 +161,7 @@ def main() -> None:
                  f"ISTFT), 8 mics, 16 kHz, one core: real-time factor {rtf:.3f} (superdirective), {rtf_wpe:.3f} with online "
                  f"WPE; algorithmic latency "
                  f"{res.latency_samples} samples = {1000 * res.latency_samples / sr:.0f} ms")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from _report import emit  # noqa: E402
 from farfield.sim.dataset import simulate, time_scene  # noqa: E402
 from farfield.sim.recipe import list_recipes  # noqa: E402
 
@@ -48,11 +49,7 @@ def main() -> None:
             walls[w] = time.perf_counter() - t
     lines.append(f"{args.parallel_recipe}, {args.parallel_scenes} scenes written to disk: 1 worker {walls[1]:.1f} s, "
                  f"2 workers {walls[2]:.1f} s, speed-up {walls[1] / walls[2]:.2f}x on {os.cpu_count()} cores")
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -218,7 +218,7 @@ def listen_cmd(
     from rich.live import Live
 
     from .capture import DeviceSource, FileReplaySource
-    from .frontend import Frontend
+    from .frontend import Frontend, place
     from .geometry import ProfileError, load_array
     from .io import write_tracks_csv
 
@@ -275,9 +275,7 @@ def listen_cmd(
         for tid, chunks in streams.items():
             buf = np.zeros(n)
             for start, a in chunks:
-                lo, hi = max(0, start), min(n, start + a.size)
-                if hi > lo:
-                    buf[lo:hi] = a[lo - start: hi - start]
+                place(buf, start, a)
             sf.write(str(out / "streams" / f"{tid}.wav"), buf.astype(np.float32), sample_rate, subtype="FLOAT")
         tgt = np.concatenate(target)[fe.latency_samples:][:n] if target else np.zeros(0)
         sf.write(str(out / "target.wav"), np.pad(tgt, (0, n - tgt.size)).astype(np.float32), sample_rate,

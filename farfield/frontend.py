@@ -168,6 +168,13 @@ class Frontend:
             yield self.process(block)
 
 
+def place(buffer: np.ndarray, start: int, audio: np.ndarray) -> None:
+    """Write a stream chunk that starts at input sample ``start`` into ``buffer`` (parts outside are cut)."""
+    a, e = max(0, start), min(buffer.size, start + audio.size)
+    if e > a:
+        buffer[a:e] = audio[a - start: e - start]
+
+
 @dataclass
 class ProcessResult:
     """Offline result: track rows, one stream per track ``{track_id: (samples,)}`` aligned with the input (zeros
@@ -215,14 +222,9 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
         for tid, chunks in b.streams.items():
             buf = streams.setdefault(tid, np.zeros(n))
             for start, audio in chunks:
-                a, e = max(0, start), min(n, start + audio.size)
-                if e > a:
-                    buf[a:e] = audio[a - start: e - start]
+                place(buf, start, audio)
         if b.target is not None:
-            start, audio = b.target
-            a, e = max(0, start), min(n, start + audio.size)
-            if e > a:
-                target[a:e] = audio[a - start: e - start]
+            place(target, *b.target)
     if fe.diarizer is not None:
         more, ev = fe.diarizer.flush(n / sr)
         segments += more

@@ -13,11 +13,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ._data import data_dirs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -261,25 +262,10 @@ def _toml_str(s: str) -> str:
 
 
 # --------------------------------------------------------------------------- profiles
-def _profile_dirs() -> list[Path]:
-    """Where built-in profiles live: the installed package data, else the source tree's ``arrays/``."""
-    dirs = []
-    try:
-        pkg = resources.files("farfield") / "_data" / "arrays"
-        if pkg.is_dir():
-            dirs.append(Path(str(pkg)))
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover
-        pass
-    src = Path(__file__).resolve().parent.parent / "arrays"
-    if src.is_dir():
-        dirs.append(src)
-    return dirs
-
-
 def list_arrays() -> list[str]:
     """Names of the built-in array profiles, sorted."""
     names = set()
-    for d in _profile_dirs():
+    for d in data_dirs("arrays"):
         names.update(p.stem for p in d.glob("*.toml"))
     return sorted(names)
 
@@ -343,7 +329,7 @@ def load_array(name_or_path: str | Path | ArrayGeometry) -> ArrayGeometry:
     s = str(name_or_path)
     path = Path(s)
     if not (path.suffix == ".toml" or path.exists()):
-        for d in _profile_dirs():
+        for d in data_dirs("arrays"):
             cand = d / f"{s}.toml"
             if cand.exists():
                 path = cand

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .._data import data_dirs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -224,23 +225,9 @@ def _check_consistency(spec: dict) -> None:
             raise RecipeError(f"noise[{i}].path: file not found: {n['path']}")
 
 
-def _recipe_dirs() -> list[Path]:
-    dirs = []
-    try:
-        pkg = resources.files("farfield") / "_data" / "simulations"
-        if pkg.is_dir():
-            dirs.append(Path(str(pkg)))
-    except (ModuleNotFoundError, TypeError):  # pragma: no cover
-        pass
-    src = Path(__file__).resolve().parents[2] / "simulations"
-    if src.is_dir():
-        dirs.append(src)
-    return dirs
-
-
 def list_recipes() -> list[str]:
     """Names of the built-in scene recipes."""
-    return sorted({p.stem for d in _recipe_dirs() for p in d.glob("*.toml")})
+    return sorted({p.stem for d in data_dirs("simulations") for p in d.glob("*.toml")})
 
 
 def load_recipe(name_or_path: str | Path | Recipe) -> Recipe:
@@ -249,7 +236,7 @@ def load_recipe(name_or_path: str | Path | Recipe) -> Recipe:
         return name_or_path
     path = Path(name_or_path)
     if not path.exists():
-        for d in _recipe_dirs():
+        for d in data_dirs("simulations"):
             if (d / f"{name_or_path}.toml").exists():
                 path = d / f"{name_or_path}.toml"
                 break
