@@ -86,6 +86,18 @@ def localize_cmd(
     console.print(f"wrote {path} ({len(res.tracks)} rows, {1 / res.settings['frame_period_s']:.1f} frames/s)")
 
 
+def _write_diarization(out: Path, segments: list, events: list, target_segments: list, file_id: str) -> None:
+    """diarization.rttm, target.rttm and events.jsonl of a run."""
+    from .io import write_rttm
+    from .sim.render import Segment
+
+    for segs, name in ((segments, "diarization.rttm"), (target_segments, "target.rttm")):
+        write_rttm([Segment(g.speaker, g.start_s, g.end_s - g.start_s) for g in segs], out / name, file_id)
+    with open(out / "events.jsonl", "w") as f:
+        for e in events:
+            f.write(json.dumps(e.as_dict()) + "\n")
+
+
 @app.command("process")
 def process_cmd(
     input: Path = typer.Argument(..., help="Multichannel wav/flac (device channels), or a folder of mono files."),
@@ -110,7 +122,7 @@ def process_cmd(
 
     from .frontend import process
     from .geometry import ProfileError, load_array
-    from .io import mic_signals, read_audio, write_rttm, write_tracks_csv
+    from .io import mic_signals, read_audio, write_tracks_csv
 
     try:
         geom = load_array(array)
@@ -147,17 +159,7 @@ def process_cmd(
         sf.write(str(out / "streams" / f"{tid}.wav"), y.astype(np.float32), sr, subtype="FLOAT")
     sf.write(str(out / "target.wav"), res.target.astype(np.float32), sr, subtype="FLOAT")
     if diarize:
-        from .sim.render import Segment
-
-        def rttm(segs, name):
-            write_rttm([Segment(g.speaker, g.start_s, g.end_s - g.start_s) for g in segs], out / name,
-                       Path(input).stem)
-
-        rttm(res.segments, "diarization.rttm")
-        rttm(res.target_segments, "target.rttm")
-        with open(out / "events.jsonl", "w") as f:
-            for e in res.events:
-                f.write(json.dumps(e.as_dict()) + "\n")
+        _write_diarization(out, res.segments, res.events, res.target_segments, Path(input).stem)
     summary = {"input": str(input), "array": geom.name, "sample_rate": sr, "samples": int(x.shape[1]),
                "streams": sorted(int(t) for t in res.streams), "latency_samples": res.latency_samples,
                "latency_ms": 1000.0 * res.latency_samples / sr, "real_time_factor": res.real_time_factor,
@@ -210,8 +212,13 @@ def listen_cmd(
     out: Optional[Path] = typer.Option(None, help="Write tracks.csv, streams/<id>.wav, target.wav and "
                                        "summary.json here on exit."),
     separation: str = typer.Option("superdirective", help="Beamformer per track."),
+    diarize: bool = typer.Option(False, help="Label speakers (VAD + embeddings per stream) and choose the target "
+                                 "speaker; also writes diarization.rttm, target.rttm and events.jsonl. Needs about "
+                                 "one core per two talkers."),
+    embeddings: bool = typer.Option(True, help="With --diarize: voice embeddings (torch + resemblyzer)."),
 ) -> None:
-    """Live view of the tracked talkers (direction, level, target, dropped blocks) from an array or a replay."""
+    """Live view of the tracked talkers (direction, level, speaker, target, dropped blocks) from an array or a
+    replay; on exit (end of replay, --seconds or Ctrl-C) writes the same files as `farfield process`."""
     import time
 
     import soundfile as sf
@@ -228,8 +235,14 @@ def listen_cmd(
                else DeviceSource(geom, device=device, sample_rate=sample_rate))
     except (ProfileError, ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
-    fe = Frontend(geom, sample_rate, separation=separation)
+    dia = None
+    if diarize:
+        from .diarize import OnlineDiarizer
+
+        dia = OnlineDiarizer(sample_rate, embeddings=embeddings)
+    fe = Frontend(geom, sample_rate, separation=separation, diarizer=dia)
     rows, latest, n = [], {}, 0
+    segments, events, changes = [], [], [(0.0, None)]
     streams: dict[int, list] = {}
     target: list[np.ndarray] = []
     t0 = time.perf_counter()
@@ -237,11 +250,12 @@ def listen_cmd(
     def view() -> Table:
         t = Table(title=f"farfield listen: {geom.name} @ {sample_rate} Hz, {n / sample_rate:.1f} s, "
                         f"target {fe.target_id if fe.target_id is not None else '-'}")
-        for col in ("track", "azimuth deg", "elevation deg", "level dB", "target"):
+        for col in ("track", "azimuth deg", "elevation deg", "level dB", "speaking", "target"):
             t.add_column(col)
+        speaking = {tid: spk for spk, tid in (dia.active_speakers() if dia else {}).items()}
         for tid, r in sorted(latest.items()):
             t.add_row(str(tid), f"{r.azimuth_deg:.0f}", f"{r.elevation_deg:.0f}", f"{r.power_db:.1f}",
-                      "<-" if tid == fe.target_id else "")
+                      speaking.get(tid, "-" if dia else ""), "<-" if tid == fe.target_id else "")
         st = src.stats
         t.caption = (f"blocks {st.blocks_out}, dropped {st.overflows} ({st.dropped_samples} samples), device "
                      f"overflows {st.device_overflows}, waits {st.underruns}, load "
@@ -253,6 +267,9 @@ def listen_cmd(
             for block in fe.stream(src):
                 n = fe.stft.frames_done * fe.stft.hop_size
                 rows += block.tracks
+                segments += block.segments
+                events += block.events
+                changes += [(e.time_s, e.speaker) for e in block.events if e.type == "target_changed"]
                 if block.tracks:
                     last_t = block.tracks[-1].time_s
                     latest = {r.track_id: r for r in block.tracks if r.time_s == last_t}
@@ -280,6 +297,12 @@ def listen_cmd(
         tgt = np.concatenate(target)[fe.latency_samples:][:n] if target else np.zeros(0)
         sf.write(str(out / "target.wav"), np.pad(tgt, (0, n - tgt.size)).astype(np.float32), sample_rate,
                  subtype="FLOAT")
+        if dia is not None:
+            from .frontend import _target_segments
+
+            more, ev = dia.flush(n / sample_rate)
+            _write_diarization(out, segments + more, sorted(events + ev, key=lambda e: e.time_s),
+                               _target_segments(segments + more, changes, n / sample_rate), "live")
         (out / "summary.json").write_text(json.dumps({"array": geom.name, "sample_rate": sample_rate,
                                                       "samples": n, "latency_samples": fe.latency_samples,
                                                       "capture": st.as_dict()}, indent=1))

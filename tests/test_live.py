@@ -342,4 +342,10 @@ def test_listen_replay_writes_outputs(tmp_path, rng):
     t, sr = sf.read(str(tmp_path / "out" / "target.wav"))
     assert sr == 16000 and abs(t.size - x.shape[1]) <= 512
     assert "dropped blocks 0" in r.output
-    ff.load_array("respeaker-6mic-hat")
+    r = CliRunner().invoke(app, ["listen", "--array", "respeaker-6mic-hat", "--replay", str(tmp_path / "mix.wav"),
+                                 "--no-realtime", "--diarize", "--no-embeddings", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    from farfield.io import read_rttm
+
+    assert read_rttm(tmp_path / "d" / "diarization.rttm")
+    assert (tmp_path / "d" / "events.jsonl").read_text().strip()
