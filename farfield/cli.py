@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="farfield: localize, track and separate talkers with a microphone array; simulate rooms to measure it.",
+app = typer.Typer(help="farfield: localize, track, separate and diarize talkers with a microphone array, live or from files; "
+                       "simulate labelled rooms to measure it.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
 
