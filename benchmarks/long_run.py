@@ -58,6 +58,8 @@ class _RealtimeRing:
             b = self.ring.get(timeout=5.0)
             if b is None:
                 return
+            self.ring_stats.blocks_out += 1
+            self.ring_stats.samples_out += b.shape[1]
             yield b
 
 
