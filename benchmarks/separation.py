@@ -15,7 +15,8 @@ Methods, all run on the same mix:
   the array centre to mic 0, without which its SI-SDR is meaningless);
 - oracle MVDR (Souden) from the true talker images and the true rest-of-mix: the ceiling.
 
-Also: real-time factor of farfield's whole streaming chain (STFT, localization, tracking, 3 beams, synthesis) for
+Also STOI and wideband PESQ (where pystoi / pesq are installed) against the direct path, and the
+real-time factor of farfield's whole streaming chain (STFT, localization, tracking, 3 beams, synthesis) for
 8 mics at 16 kHz on one core.
 
     python benchmarks/separation.py [--quick] [--out benchmarks/results/separation.txt]
@@ -84,6 +85,26 @@ def oracle(x: np.ndarray, images: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+def quality(streams: list[np.ndarray], targets: list[np.ndarray], sr: int) -> tuple[float, float]:
+    """Mean STOI and wideband PESQ of the best-matching streams against the direct-path targets (NaN when
+    pystoi / pesq are not installed, or PESQ finds no speech)."""
+    try:
+        from pesq import pesq
+        from pystoi import stoi
+    except ImportError:
+        return float("nan"), float("nan")
+    st, pq = [], []
+    for i, j, _ in match_streams(streams, targets):
+        ref = targets[j] / (np.max(np.abs(targets[j])) + 1e-12)
+        est = streams[i] / (np.max(np.abs(streams[i])) + 1e-12)
+        st.append(stoi(ref, est, sr, extended=False))
+        try:
+            pq.append(pesq(sr, ref, est, "wb"))
+        except Exception:  # pesq raises on inputs it cannot align (no utterance found)
+            pass
+    return (float(np.mean(st)) if st else float("nan"), float(np.mean(pq)) if pq else float("nan"))
+
+
 def scores(streams: list[np.ndarray], x0: np.ndarray, targets: list[np.ndarray]) -> list[float]:
     """SI-SDR improvement per talker (streams matched by best SI-SDR; an unmatched talker scores 0)."""
     got = {j: v - si_sdr(x0, targets[j]) for _, j, v in match_streams(streams, targets)}
@@ -107,6 +128,7 @@ def main() -> None:
         conds.append((arr, 3, 0.6, 5.0))
     methods = [f"farfield {m}" for m in OURS] + ["farfield sd+WPE", "pra AuxIVA", "pra DS (true az)", "oracle MVDR"]
     rows = []
+    qual: dict = {}
     for arr, k, rt, snr in conds:
         for seed in range(args.seeds):
             sc = render_recipe_scene(recipe(ARRAYS[arr], k, rt, snr, args.duration), seed, 0)
@@ -118,9 +140,12 @@ def main() -> None:
             outs["farfield sd+WPE"] = list(process(x, sr, sc.array, dereverb=True).streams.values())
             outs.update(pra_streams(x, sc.array, az, sr))
             outs["oracle MVDR"] = oracle(x, [s.image for s in talk])
+            outs["mic 0 (input)"] = [x[0]] * len(talk)
             for m in methods:
                 rows.append((arr, k, rt, snr, m, np.mean(scores(outs[m], x[0], tg["direct"])),
                              np.mean(scores(outs[m], x[0], tg["image"]))))
+                qual.setdefault((k, m), []).append(quality(outs[m], tg["direct"], sr))
+            qual.setdefault((k, "mic 0 (input)"), []).append(quality(outs["mic 0 (input)"], tg["direct"], sr))
             print(f"{arr} {k} talkers RT60 {rt} SNR {snr}: " + ", ".join(
                 f"{m} {r[5]:.1f}/{r[6]:.1f}" for m, r in zip(methods, rows[-len(methods):])), flush=True)
     lines = ["separation: SI-SDR improvement (dB) over mic 0, mean over talkers and scenes; direct / image target",
@@ -142,6 +167,12 @@ def main() -> None:
             lines.append(f"{label:<30}" + "".join(
                 f"{np.mean([a for g in gs for a, _ in g[m]]):>15.1f} /{np.mean([b for g in gs for _, b in g[m]]):>6.1f}"
                 for m in methods))
+    lines.append("")
+    lines.append("STOI / wideband PESQ of the matched streams against the direct path (mean over rooms):")
+    for k in (2, 3):
+        lines.append(f"  {k} talkers: " + ", ".join(
+            f"{m} {np.nanmean([q[0] for q in qual[(k, m)]]):.2f} / {np.nanmean([q[1] for q in qual[(k, m)]]):.2f}"
+            for m in ["mic 0 (input)", *methods] if (k, m) in qual))
     # speed: 8 mics, 3 talkers, one core
     os.environ["NUMBA_NUM_THREADS"] = "1"
     import numba
