@@ -108,6 +108,8 @@ def process_cmd(
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
     block_size: int = typer.Option(1024, min=1, help="Samples per block fed to the streaming front end."),
     dereverb: bool = typer.Option(False, help="Online WPE dereverberation before the beamformers (experimental)."),
+    postfilter: bool = typer.Option(False, help="Wiener post-filter on each stream (for listening; tends to hurt "
+                                    "ASR)."),
     diarize: bool = typer.Option(True, help="Diarize the streams and choose the target speaker (writes "
                                  "diarization.rttm, target.rttm, events.jsonl)."),
     embeddings: bool = typer.Option(True, help="Use voice embeddings (torch + resemblyzer); --no-embeddings "
@@ -151,7 +153,8 @@ def process_cmd(
                 except (ValueError, AssertionError):
                     raise ValueError(f"--sector expects CENTRE_DEG,HALF_WIDTH_DEG, got {sector!r}") from None
             extra = {"diarizer": dia, "target": TargetSelector(enrolled=names, sector=sec)}
-        res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb, **extra)
+        res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb,
+                      separator_options={"postfilter": postfilter}, **extra)
     except (ProfileError, ValueError, FileNotFoundError, TypeError, ImportError, RuntimeError) as e:
         _fail(str(e))
     (out / "streams").mkdir(parents=True, exist_ok=True)
