@@ -9,7 +9,8 @@ to talkers by best SI-SDR. SI-SDR improvement over the reference mic (mic 0) is 
 
 Methods, all run on the same mix:
 - farfield streaming front end (localizer + tracker + per-track beams): ``lcmv``, ``mvdr``, ``superdirective``,
-  and ``sd+WPE`` (superdirective after online WPE dereverberation, ``dereverb=True``);
+  ``sd+WPE`` (superdirective after online WPE dereverberation, ``dereverb=True``) and ``sd+PF`` (superdirective
+  with the Wiener post-filter);
 - pyroomacoustics AuxIVA (20 iterations, projection back to mic 0, as many sources as mics, best matches kept);
 - pyroomacoustics delay-and-sum toward the *true* azimuths (``Beamformer.far_field_weights``, re-referenced from
   the array centre to mic 0, without which its SI-SDR is meaningless);
@@ -126,7 +127,7 @@ def main() -> None:
             for snr in ((5.0,) if args.quick else (0.0, 5.0, 15.0)):
                 conds.append((arr, 2, rt, snr))
         conds.append((arr, 3, 0.6, 5.0))
-    methods = [f"farfield {m}" for m in OURS] + ["farfield sd+WPE", "pra AuxIVA", "pra DS (true az)", "oracle MVDR"]
+    methods = [f"farfield {m}" for m in OURS] + ["farfield sd+WPE", "farfield sd+PF", "pra AuxIVA", "pra DS (true az)", "oracle MVDR"]
     rows = []
     qual: dict = {}
     for arr, k, rt, snr in conds:
@@ -138,6 +139,8 @@ def main() -> None:
             tg = {"direct": [s.direct for s in talk], "image": [s.image[0] for s in talk]}
             outs = {f"farfield {m}": list(process(x, sr, sc.array, separation=m).streams.values()) for m in OURS}
             outs["farfield sd+WPE"] = list(process(x, sr, sc.array, dereverb=True).streams.values())
+            outs["farfield sd+PF"] = list(process(x, sr, sc.array,
+                                                  separator_options={"postfilter": True}).streams.values())
             outs.update(pra_streams(x, sc.array, az, sr))
             outs["oracle MVDR"] = oracle(x, [s.image for s in talk])
             outs["mic 0 (input)"] = [x[0]] * len(talk)
