@@ -213,7 +213,7 @@ class OnlineDiarizer:
                                                          deque(maxlen=self.max_buffer), start)
                 if tid in az_now:
                     st.azimuth_deg = az_now[tid]
-                before = st.start_sample + st.vad._pos + st.vad._buf.size
+                before = st.start_sample + st.vad.samples_fed
                 if start > before:  # never happens with Frontend streams (contiguous); keep time straight anyway
                     st.vad.process(np.zeros(start - before))
                 x = np.asarray(audio, float)

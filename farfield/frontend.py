@@ -104,7 +104,7 @@ class Frontend:
         x = check_signals(block, n_channels=self.array.n_mics, name="block", allow_empty=True)
         X = self.stft.process(x)
         k = X.shape[2]
-        first = self.localizer._frame_index
+        first = self.localizer.frames_processed
         ue = self.localizer.update_every
         updates = self.localizer.process_stft(X)
         update_frames = [i for i in range(first, first + k) if (i + 1) % ue == 0]

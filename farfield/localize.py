@@ -299,6 +299,11 @@ class Localizer:
     def latency_samples(self) -> int:
         return self.frame_size // 2
 
+    @property
+    def frames_processed(self) -> int:
+        """STFT frames fed so far (an update is emitted after frame ``i`` when ``(i + 1) % update_every == 0``)."""
+        return self._frame_index
+
     def reset(self) -> None:
         self.stft.reset()
         F = self.engine.k1 - self.engine.k0

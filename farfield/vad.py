@@ -57,6 +57,11 @@ class EnergyVAD:
         return self._start is not None
 
     @property
+    def samples_fed(self) -> int:
+        """Input samples consumed so far (including a partial frame still buffered)."""
+        return self._pos + self._buf.size
+
+    @property
     def segment_start(self) -> int | None:
         """Stream sample where the open segment started (``None`` when none is open)."""
         return self._start

@@ -11,6 +11,7 @@ a playback source's ``sir_db`` = talkers / that playback source over its own act
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,8 +213,6 @@ def _render_images(sources: list[Source], room: np.ndarray, e_abs: float, order:
                    sample_rate: int, n: int, rir: str, crossfade_s: float) -> tuple[list[float], float]:
     """Fill ``image`` and ``direct`` of every point source; moving ones are rendered piecewise with
     triangular crossfades between the RIRs of consecutive waypoints. Returns measured RT60s and RIR seconds."""
-    import time
-
     all_pos = np.concatenate([s.trajectory for s in sources])
     t0 = time.perf_counter()
     rirs = compute_rirs(room, e_abs, order, all_pos, mics, sample_rate, rir)
@@ -262,8 +261,6 @@ def _mask(segments: list[Segment], n: int, sample_rate: int) -> np.ndarray:
 
 def render_recipe_scene(recipe: Recipe | str | Path, seed: int, index: int, *, speech: str | None = None) -> Scene:
     """Render scene ``index`` of ``recipe`` with ``seed``; ``speech`` overrides ``talkers.speech``."""
-    import time
-
     t_start = time.perf_counter()
     recipe = load_recipe(recipe)
     spec = recipe.spec

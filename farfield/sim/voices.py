@@ -70,7 +70,7 @@ class _Espeak:
     """
 
     _lock = threading.Lock()
-    _inproc: "ctypes.CDLL | None" = None
+    _inproc: tuple | None = None  # (library, sample rate, chunk list, callback) when synthesising in-process
 
     @staticmethod
     def _load() -> tuple[ctypes.CDLL, int, list[np.ndarray], object]:
