@@ -45,6 +45,7 @@ class _Stream:
     start_frame: int
     weights: np.ndarray | None = None
     pf_power: np.ndarray | None = None
+    preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
 
 
 class Separator:
@@ -113,6 +114,7 @@ class Separator:
         self._power = np.zeros(F)
         self._buffer: deque = deque(maxlen=max(1, self.preroll_frames))
         self._streams: dict[int, _Stream] = {}
+        self._active: list[int] = []
         self._frame = 0
         self._dirty = True
 
@@ -178,7 +180,7 @@ class Separator:
                 s = _Stream(r.track_id, r.azimuth_deg, r.elevation_deg, self._frame,
                             StreamingISTFT(1, self.frame_size, self.hop_size), start)
                 self._streams[r.track_id] = s
-                s._preroll = list(self._buffer)  # frames before this one, beamformed once weights exist
+                s.preroll = list(self._buffer)
             s.azimuth_deg, s.elevation_deg, s.last_seen_frame = r.azimuth_deg, r.elevation_deg, self._frame
             active.append(r.track_id)
         self._active = active
@@ -195,15 +197,14 @@ class Separator:
         for tid in [t for t, s in self._streams.items() if self._frame - s.last_seen_frame > self.keep_frames]:
             del self._streams[tid]
         if self._dirty and self._streams:
-            self._compute_weights(getattr(self, "_active", []))
+            self._compute_weights(self._active)
             self._dirty = False
         out = {}
         lat = self.latency_samples
         for tid, s in self._streams.items():
-            pre = getattr(s, "_preroll", None)
-            if pre is not None:
-                frames = np.stack([*pre, X], axis=-1)  # (M, F, k)
-                del s._preroll
+            if s.preroll is not None:
+                frames = np.stack([*s.preroll, X], axis=-1)  # (M, F, k)
+                s.preroll = None
             else:
                 frames = X[:, :, None]
             Y = np.einsum("fm,mft->ft", s.weights.conj(), frames)
