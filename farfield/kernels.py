@@ -152,24 +152,26 @@ def srp_branch_and_bound(cc, idx0, frac, bound, order, member_ptr, member_idx): 
     return best_g, best_v
 
 
-@njit(cache=True, parallel=True)
-def srp_exact(C, tau, omega, out):  # pragma: no cover - compiled
-    """Frequency-domain steered response power.
+@njit(cache=True)
+def steered_bins(C, tau, omega0, domega, out):  # pragma: no cover - compiled
+    """Steered response of each frequency bin towards one direction.
 
-    C: (P, F) complex weighted cross-spectra. tau: (G, P) TDOA of each grid point, seconds.
-    omega: (F,) angular frequency rad/s. out: (G,) real, ``sum_p sum_f Re(C[p, f] exp(1j omega_f tau[g, p]))``.
+    C: (P, F) complex cross-spectra. tau: (P,) TDOA of each pair for the direction, seconds. Bin f has angular
+    frequency ``omega0 + f * domega`` rad/s (a uniform band, as the rfft gives). out: (F,) real,
+    ``out[f] = sum_p Re(C[p, f] exp(1j (omega0 + f domega) tau[p]))``. The phasors are advanced by one complex
+    multiplication per bin (two sin/cos per pair in all).
     """
-    G, P = tau.shape
-    F = omega.shape[0]
-    for g in prange(G):
-        s = 0.0
-        for p in range(P):
-            t = tau[g, p]
-            for f in range(F):
-                ph = omega[f] * t
-                c = C[p, f]
-                s += c.real * np.cos(ph) - c.imag * np.sin(ph)
-        out[g] = s
+    P, F = C.shape
+    for f in range(F):
+        out[f] = 0.0
+    for p in range(P):
+        ph = omega0 * tau[p]
+        z = complex(np.cos(ph), np.sin(ph))
+        st = complex(np.cos(domega * tau[p]), np.sin(domega * tau[p]))
+        for f in range(F):
+            c = C[p, f]
+            out[f] += c.real * z.real - c.imag * z.imag
+            z *= st
 
 
 @njit(cache=True)

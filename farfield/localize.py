@@ -126,6 +126,7 @@ class SteeredResponse:
         self.k0, self.k1 = int(k[0]), int(k[-1]) + 1
         """Band bins ``k0:k1``: every spectrum the engine takes is already cut to them, ``(..., k1 - k0)``."""
         self.omega = np.ascontiguousarray(2 * np.pi * freqs[self.k0: self.k1])
+        self._domega = 2 * np.pi * sample_rate / frame_size  # bin spacing, rad/s
         self.speed_of_sound = speed_of_sound
         self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
         # only lags within the largest physical TDOA matter: keep a window of them
@@ -172,8 +173,9 @@ class SteeredResponse:
         kernels.srp_lookup(cc, self.idx0, self.frac, out)
         return out
 
-    def best_point(self, cc: np.ndarray) -> tuple[int, float]:
-        """Index of the grid point with the largest response, and that response."""
+    def best_point(self, cc: np.ndarray, floor: float = -math.inf) -> tuple[int, float]:
+        """Index of the grid point with the largest response, and that response; ``(-1, bound)`` without a
+        search of the fine grid when an upper bound of the response shows it cannot reach ``floor``."""
         if not self.refine:
             r = self.response(cc)
             g = int(np.argmax(r))
@@ -183,6 +185,9 @@ class SteeredResponse:
         env = np.ascontiguousarray(maximum_filter1d(cc, 2 * self.coarse_half_width + 1, axis=1, mode="nearest"))
         bound = np.empty(self.coarse.n_points)
         kernels.srp_lookup(env, self.c_idx0, self.c_frac, bound)
+        top = float(bound.max())
+        if top < floor:
+            return -1, top
         order = np.ascontiguousarray(np.argsort(-bound))
         g, v = kernels.srp_branch_and_bound(cc, self.idx0, self.frac, bound, order, self.member_ptr, self.member_idx)
         return int(g), float(v)
@@ -192,13 +197,23 @@ class SteeredResponse:
         centre = np.rint(self.tau[point] * self.sample_rate * self.interp).astype(np.int64) + self.half_window
         kernels.zero_around_lags(cc, centre, self.suppress_half_width)
 
+    def bin_fit(self, phat: np.ndarray, point: int) -> np.ndarray:
+        """How well each band bin's PHAT cross-spectra ``phat (P, Fb)`` fit the TDOAs of ``point``: the
+        magnitude-weighted mean over pairs of ``cos(phase error)``, ``(Fb,)`` in [-1, 1] (1: the bin's sound comes
+        from ``point`` alone)."""
+        return self.steered_bins(phat, point) / np.maximum(np.abs(phat).sum(axis=0), 1e-30)
+
+    def steered_bins(self, C: np.ndarray, point: int) -> np.ndarray:
+        """Per-bin steered response of cross-spectra ``C (P, Fb)`` towards ``point``: ``(Fb,)``."""
+        out = np.empty(C.shape[1])
+        kernels.steered_bins(np.ascontiguousarray(C), self.tau[point], float(self.omega[0]), self._domega, out)
+        return out
+
     def beam_power(self, R: np.ndarray, diag: np.ndarray, point: int) -> float:
         """Delay-and-sum output power towards ``point`` from band cross-spectra ``R (P, Fb)`` and
         auto-spectra ``diag (M, Fb)``; mean square per sample."""
-        out = np.empty(1)
-        kernels.srp_exact(np.ascontiguousarray(R), np.ascontiguousarray(self.tau[point: point + 1]), self.omega, out)
         M = diag.shape[0]
-        total = (np.sum(diag.real) + 2.0 * out[0]) / (M * M)
+        total = (np.sum(diag.real) + 2.0 * float(np.sum(self.steered_bins(R, point)))) / (M * M)
         return max(total, 0.0) * 4.0 / self.frame_size**2
 
 
@@ -227,7 +242,15 @@ class Localizer:
         max_sources: most detections per update.
         min_separation_deg: detections closer than this to a stronger one are dropped.
         min_confidence: smallest steered response (mean PHAT correlation) that counts as a source.
-        secondary_ratio: a second or later source must reach this fraction of the first one's response.
+        secondary_confidence: SRP-PHAT: smallest response of a second or later source, measured on the bins
+            that the sources found before do not dominate.
+        dominance_fit: SRP-PHAT: after each source is found, a bin is down-weighted by ``1 - fit / dominance_fit``
+            (removed when its phases fit that source by ``dominance_fit`` or more; see
+            :meth:`SteeredResponse.bin_fit`), so that a quieter talker is searched for in the bins it dominates.
+        min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
+        secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
+            machines), a second or later source is looked for in the full-band response with the found ones
+            removed, and must reach this fraction of the first one's response (MUSIC: of its score).
         min_snr_db: the frame level must exceed the running noise floor by this much.
         refine: coarse-to-fine search (SRP-PHAT only).
         interp: upsampling of the cross-correlations.
@@ -242,7 +265,8 @@ class Localizer:
                  smoothing_s: float = 0.12, noise_margin_db: float = 8.0, noise_rise_db_s: float = 2.0,
                  reverb_delay_s: float = 0.05, reverb_db: float = 10.0,
                  update_every: int = 2, max_sources: int = 3,
-                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_ratio: float = 0.8,
+                 min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_confidence: float = 0.2,
+                 dominance_fit: float = 0.3, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
                  min_snr_db: float = 3.0,
                  refine: bool = True, interp: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)
@@ -271,6 +295,11 @@ class Localizer:
         self.min_separation_deg = float(min_separation_deg)
         self.min_confidence = float(min_confidence)
         self.secondary_ratio = float(secondary_ratio)
+        self.secondary_confidence = float(secondary_confidence)
+        if not 0 < dominance_fit <= 1:
+            raise ValueError(f"dominance_fit must be in (0, 1], got {dominance_fit}")
+        self.dominance_fit = float(dominance_fit)
+        self.min_free_weight = float(min_free_weight)
         self.min_snr_db = float(min_snr_db)
         self.alpha = math.exp(-hop_size / (smoothing_s * self.sample_rate))
         self.power_alpha = math.exp(-hop_size / (0.04 * self.sample_rate))
@@ -380,22 +409,38 @@ class Localizer:
         return bool(np.all(d >= self.min_separation_deg))
 
     def _detect_srp(self, phat: np.ndarray, weight: np.ndarray, R: np.ndarray, diag: np.ndarray) -> list[Detection]:
-        """Sources one by one, strongest first; each found source is removed from the correlations (its lag
-        zeroed in every pair) before the next search."""
+        """Sources one by one, strongest first.
+
+        After each source, the bins whose phases fit it are masked out and the search is repeated on the rest:
+        with speech each talker dominates its own time-frequency bins, so a quieter talker shows up there even
+        when the louder one hides it in the full-band response. When that finds nothing (sources that overlap in
+        every bin), the full-band correlations with the found sources' lags zeroed are searched instead.
+        """
         eng = self.engine
         cc = eng.correlations(phat, weight)
+        mask = np.ones(phat.shape[1])
+        total = float(np.sum(weight))
         chosen: list[int] = []
         dets: list[Detection] = []
         for _ in range(self.max_sources + 2):
             if len(dets) == self.max_sources:
                 break
-            g, val = eng.best_point(cc)
-            conf = val / self._n_pairs
-            if conf < self.min_confidence or (dets and conf < self.secondary_ratio * dets[0].confidence):
-                break
-            if self._far_enough(g, chosen):
+            g = -1
+            P = self._n_pairs
+            if chosen and float(np.sum(weight * mask)) >= self.min_free_weight * total:
+                gm, val = eng.best_point(eng.correlations(phat * mask, weight * mask), self.secondary_confidence * P)
+                if gm >= 0 and val / P >= self.secondary_confidence:
+                    g, conf = gm, val / P
+            if g < 0:
+                need = max(self.min_confidence, self.secondary_ratio * dets[0].confidence if dets else 0.0)
+                g, val = eng.best_point(cc, need * P)
+                conf = val / P
+                if g < 0 or conf < need:
+                    break
+            if self._far_enough(g, chosen):  # else a side lobe of a found source: remove it and go on
                 chosen.append(g)
                 dets.append(self._make_detection(g, conf, R, diag))
+            mask *= np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0)
             eng.suppress(cc, g)
         return dets
 

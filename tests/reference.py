@@ -37,8 +37,8 @@ def srp_lookup_ref(cc, idx0, frac):
     return np.sum((1 - frac) * cc[p, idx0] + frac * cc[p, (idx0 + 1) % L], axis=1)
 
 
-def srp_exact_ref(C, tau, omega):
-    return np.real(np.einsum("pf,gpf->g", C, np.exp(1j * omega[None, None, :] * tau[:, :, None])))
+def steered_bins_ref(C, tau, omega):
+    return np.real(np.sum(C * np.exp(1j * omega[None, :] * tau[:, None]), axis=0))
 
 
 def zero_around_lags_ref(cc, centre, half_width):

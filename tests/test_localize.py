@@ -54,10 +54,43 @@ def test_one_source_free_field(rng, method):
 def test_two_sources_free_field(rng, method):
     arr = ff.load_array("respeaker-6mic-hat")
     x = plane_wave(arr, 40, 10, SR, SR, rng) + plane_wave(arr, 200, 20, SR, SR, rng)
-    fr = ff.Localizer(arr, SR, method=method, max_sources=2, secondary_ratio=0.3).process(x)[-1]
+    fr = ff.Localizer(arr, SR, method=method, max_sources=2, secondary_ratio=0.3).process(x)[-1]  # ratio: MUSIC
     found = sorted(d.azimuth_deg for d in fr.detections)
     assert len(found) == 2
     assert azimuth_difference_deg(found[0], 40) < 6 and azimuth_difference_deg(found[1], 200) < 6
+
+
+def band_noise(rng, lo_hz, hi_hz, n):
+    from scipy.signal import butter, sosfilt
+    return sosfilt(butter(6, [lo_hz, hi_hz], "bandpass", fs=SR, output="sos"), rng.standard_normal(n))
+
+
+def test_source_in_few_bins_is_found_beside_a_wideband_one(rng):
+    """A talker that owns only a sixth of the band is found in the bins it dominates, although the full-band
+    response of the other source hides it."""
+    from scipy.signal import butter, sosfilt
+
+    arr = ff.load_array("matrix-creator")
+    notch = sosfilt(butter(6, [2000, 3000], "bandstop", fs=SR, output="sos"), band_noise(rng, 300, 6000, SR))
+    wide = plane_wave(arr, 60, 0, SR, SR, rng, notch)
+    narrow = plane_wave(arr, 150, 0, SR, SR, rng, band_noise(rng, 2100, 2900, SR))
+    fr = ff.Localizer(arr, SR, max_sources=3).process(wide + narrow)[-1]
+    found = [d.azimuth_deg for d in fr.detections]
+    assert len(found) == 2, found
+    assert azimuth_difference_deg(found[0], 60) < 5 and azimuth_difference_deg(found[1], 150) < 5
+
+
+def test_bin_fit_is_one_for_the_source_direction_only(rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    loc = ff.Localizer(arr, SR, grid="circle")
+    X = ff.stft(plane_wave(arr, 100, 0, SR // 4, SR, rng), 512, 256)[:, loc.engine.k0: loc.engine.k1]
+    phat = np.array([np.mean(X[i] * np.conj(X[j]) / np.abs(X[i] * np.conj(X[j])), axis=1) for i, j in arr.pairs])
+    az = np.degrees(np.arctan2(loc.grid.units[:, 1], loc.grid.units[:, 0])) % 360
+    at = loc.engine.bin_fit(phat, int(np.argmin(np.abs(az - 100))))
+    away = loc.engine.bin_fit(phat, int(np.argmin(np.abs(az - 220))))
+    assert at.shape == (loc.engine.k1 - loc.engine.k0,)
+    assert np.all(at > 0.98)
+    assert np.mean(away) < 0.5 and np.all(away <= 1.0)
 
 
 def test_refined_search_matches_full_scan(rng):
