@@ -1,6 +1,6 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
-Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 2] [--out FILE]
+Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 4] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
@@ -58,7 +58,7 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float, seed: int, pra
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer conditions (RT60 0.6, SNR 10, 1 seed)")
-    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--pra-every", type=int, default=4, help="score pyroomacoustics on every n-th update")
     ap.add_argument("--out", type=Path, help="also write the table here")
     args = ap.parse_args()

@@ -188,6 +188,20 @@ class ArrayGeometry:
         return bool(s[1] < 1e-3)
 
     @property
+    def front_deg(self) -> float:
+        """Azimuth (degrees) of the side a linear array reports: perpendicular to its axis in the x-y plane,
+        towards +x (towards +y when the axis is the x axis). Its mirror image across the axis gives the same
+        delays."""
+        c = self.positions - self.positions.mean(axis=0)
+        axis = np.linalg.svd(c)[2][0]
+        normal = np.array([-axis[1], axis[0]])
+        if np.linalg.norm(normal) < 1e-9:
+            raise ValueError(f"array '{self.name}' lies along the z axis; it has no azimuth front")
+        if normal[0] < -1e-9 or (abs(normal[0]) <= 1e-9 and normal[1] < 0):
+            normal = -normal
+        return float(np.rad2deg(np.arctan2(normal[1], normal[0]))) + 0.0
+
+    @property
     def centre(self) -> np.ndarray:
         """Mean mic position ``(3,)`` metres."""
         return self.positions.mean(axis=0)

@@ -3,6 +3,8 @@
 A :class:`DirectionGrid` holds unit vectors ``(n_points, 3)`` in the array frame. Three kinds:
 
 * ``circle``: azimuth only, elevation 0 (for planar arrays when height does not matter);
+* ``half-circle``: the circle's azimuths within 90 degrees of a front direction (for linear arrays, which cannot
+  tell a direction from its mirror image across their axis);
 * ``sphere``: icosahedral subdivision, ``10 * 4**level + 2`` points (level 4: 2562 points, ~4 deg apart);
 * ``half-sphere``: the sphere's points with elevation >= 0 (a planar array cannot tell up from down).
 """
@@ -40,8 +42,8 @@ class DirectionGrid:
     @property
     def spacing_deg(self) -> float:
         """Typical angle between neighbouring points, degrees."""
-        if self.kind == "circle":
-            return 360.0 / self.n_points
+        if self.kind in ("circle", "half-circle"):
+            return 360.0 / self.level  # level: points of the whole circle
         return float(np.rad2deg(np.sqrt(4.0 * np.pi / (10 * 4**self.level + 2))))
 
 
@@ -52,6 +54,14 @@ def circle_grid(n_points: int = 360) -> DirectionGrid:
     az = 2 * np.pi * np.arange(n_points) / n_points
     units = np.stack([np.cos(az), np.sin(az), np.zeros_like(az)], axis=1)
     return DirectionGrid(units, "circle", n_points)
+
+
+def half_circle_grid(n_points: int = 360, front_deg: float = 0.0) -> DirectionGrid:
+    """The azimuths of an ``n_points`` circle within 90 degrees of ``front_deg`` (both ends included)."""
+    full = circle_grid(n_points)
+    az = np.rad2deg(np.arctan2(full.units[:, 1], full.units[:, 0]))
+    keep = np.abs((az - front_deg + 180.0) % 360.0 - 180.0) <= 90.0 + 1e-9
+    return DirectionGrid(np.ascontiguousarray(full.units[keep]), "half-circle", n_points)
 
 
 @lru_cache(maxsize=16)
@@ -94,20 +104,25 @@ def sphere_grid(level: int = 4, *, half: bool = False) -> DirectionGrid:
     return DirectionGrid(units, "half-sphere" if half else "sphere", level)
 
 
-def make_grid(kind: str, resolution: int | None = None) -> DirectionGrid:
-    """Grid by name: ``circle`` (resolution = number of azimuths, default 360) or
-    ``sphere`` / ``half-sphere`` (resolution = icosahedral level, default 4)."""
+def make_grid(kind: str, resolution: int | None = None, front_deg: float = 0.0) -> DirectionGrid:
+    """Grid by name: ``circle`` / ``half-circle`` (resolution = azimuths on the whole circle, default 360; the
+    half circle faces ``front_deg``) or ``sphere`` / ``half-sphere`` (resolution = icosahedral level, default 4)."""
     if kind == "circle":
         return circle_grid(360 if resolution is None else resolution)
+    if kind == "half-circle":
+        return half_circle_grid(360 if resolution is None else resolution, front_deg)
     if kind in ("sphere", "half-sphere"):
         return sphere_grid(4 if resolution is None else resolution, half=kind == "half-sphere")
-    raise ValueError(f"unknown grid kind '{kind}'; expected 'circle', 'sphere' or 'half-sphere'")
+    raise ValueError(f"unknown grid kind '{kind}'; expected 'circle', 'half-circle', 'sphere' or 'half-sphere'")
 
 
 def coarse_grid_for(fine: DirectionGrid) -> DirectionGrid:
     """The coarse grid used for the first pass of coarse-to-fine search over ``fine``."""
     if fine.kind == "circle":
         return circle_grid(max(4, fine.n_points // 8))
+    if fine.kind == "half-circle":
+        front = np.rad2deg(np.arctan2(*fine.units.mean(axis=0)[[1, 0]]))
+        return half_circle_grid(max(8, fine.level // 8), float(front))
     return sphere_grid(max(0, fine.level - 2), half=fine.kind == "half-sphere")
 
 

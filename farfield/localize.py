@@ -96,6 +96,16 @@ class LocalizationFrame:
 
 
 # --------------------------------------------------------------------------- SRP-PHAT engine
+def auto_interp(array: ArrayGeometry, sample_rate: int, speed_of_sound: float = SPEED_OF_SOUND,
+                lag_steps: int = 24) -> int:
+    """Upsampling of the cross-correlations so that the largest TDOA spans at least ``lag_steps`` steps (at
+    least 4). Grid points read the correlations by linear interpolation, which biases a peak towards whole
+    steps; small arrays, whose largest TDOA is only a few samples, need the finer steps."""
+    max_lag = array.aperture_m / speed_of_sound * sample_rate  # the largest TDOA of any pair, in samples
+    return int(max(4, math.ceil(lag_steps / max(max_lag, 1e-9))))
+
+
+
 class SteeredResponse:
     """SRP-PHAT on a direction grid from smoothed cross-spectra, ODAS-style.
 
@@ -107,10 +117,14 @@ class SteeredResponse:
     """
 
     def __init__(self, array: ArrayGeometry, sample_rate: int, frame_size: int, grid: DirectionGrid, *,
-                 freq_range: tuple[float, float] = (300.0, 6000.0), interp: int = 4, refine: bool = True,
+                 freq_range: tuple[float, float] = (300.0, 6000.0), interp: int | None = None, refine: bool = True,
                  speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array, self.grid = array, grid
-        self.sample_rate, self.frame_size, self.interp = sample_rate, frame_size, interp
+        if interp is None:
+            interp = auto_interp(array, sample_rate, speed_of_sound)
+        if interp < 1:
+            raise ValueError(f"interp must be >= 1, got {interp}")
+        self.sample_rate, self.frame_size, self.interp = sample_rate, frame_size, int(interp)
         freqs = np.fft.rfftfreq(frame_size, 1.0 / sample_rate)
         lo, hi = freq_range
         if not 0 <= lo < hi:
@@ -225,9 +239,11 @@ class Localizer:
         array: an :class:`ArrayGeometry`, a built-in profile name or a TOML path.
         sample_rate: Hz of the audio that will be fed.
         method: ``"srp-phat"`` (default), ``"music"`` or ``"normmusic"``.
-        grid: ``"auto"`` (circle for planar and linear arrays: azimuth only, elevation reported as 0;
-            sphere otherwise),
-            ``"circle"``, ``"sphere"``, ``"half-sphere"`` or a :class:`DirectionGrid`.
+        grid: ``"auto"`` (circle for planar arrays: azimuth only, elevation reported as 0; for linear arrays the
+            half circle in front of them, ``array.front_deg`` +- 90 degrees, since a direction and its mirror
+            image across the array's axis give the same delays; sphere otherwise),
+            ``"circle"``, ``"half-circle"`` (facing ``array.front_deg``), ``"sphere"``, ``"half-sphere"`` or a
+            :class:`DirectionGrid`.
         grid_resolution: circle: number of azimuths (360); sphere: icosahedral level (4 = 2562 points).
         frame_size, hop_size: STFT sizes in samples.
         freq_range: band used for localization, Hz.
@@ -253,7 +269,7 @@ class Localizer:
             removed, and must reach this fraction of the first one's response (MUSIC: of its score).
         min_snr_db: the frame level must exceed the running noise floor by this much.
         refine: coarse-to-fine search (SRP-PHAT only).
-        interp: upsampling of the cross-correlations.
+        interp: upsampling of the cross-correlations; ``None``: :func:`auto_interp`.
 
     ``latency_samples``: a detection can only use audio up to the end of the newest frame; its time stamp is
     that frame's centre, ``frame_size / 2`` samples before the newest input.
@@ -268,7 +284,7 @@ class Localizer:
                  min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_confidence: float = 0.2,
                  dominance_fit: float = 0.3, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
                  min_snr_db: float = 3.0,
-                 refine: bool = True, interp: int = 4, speed_of_sound: float = SPEED_OF_SOUND) -> None:
+                 refine: bool = True, interp: int | None = None, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
         if method not in METHODS:
@@ -285,7 +301,10 @@ class Localizer:
         elif grid == "auto":
             # a planar array measures elevation poorly, and reverberation pulls a sphere search towards the
             # zenith (where every TDOA is 0): planar and linear arrays search azimuth only by default
-            self.grid = make_grid("circle" if self.array.is_planar else "sphere", grid_resolution)
+            kind = "half-circle" if self.array.is_linear else "circle" if self.array.is_planar else "sphere"
+            self.grid = make_grid(kind, grid_resolution, self.array.front_deg if kind == "half-circle" else 0.0)
+        elif grid == "half-circle":
+            self.grid = make_grid(grid, grid_resolution, self.array.front_deg)
         else:
             self.grid = make_grid(grid, grid_resolution)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
