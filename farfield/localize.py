@@ -149,7 +149,8 @@ class SteeredResponse:
         # inverse DFT restricted to the band and the lag window: cc = Re(C @ basis) (one small matrix product
         # instead of a full-length inverse FFT per pair)
         lags_s = np.arange(-self.half_window, self.half_window + 1) / (sample_rate * interp)
-        self._basis = np.ascontiguousarray(np.exp(1j * self.omega[:, None] * lags_s[None, :]))
+        basis = np.exp(1j * self.omega[:, None] * lags_s[None, :])
+        self._basis_re, self._basis_im = np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag)
         self.idx0, self.frac = self._lag_tables(self.tau)
         hi_eff = min(hi, sample_rate / 2)
         self.suppress_half_width = max(1, int(math.ceil(interp * sample_rate / (2.0 * hi_eff))))
@@ -179,7 +180,10 @@ class SteeredResponse:
         Scaled so that a perfectly coherent plane wave gives 1.0 at its lag.
         """
         total = float(np.sum(weight))
-        return np.ascontiguousarray((phat @ self._basis).real / max(total, 1e-12))
+        out = np.empty((phat.shape[0], self.n_lags))
+        kernels.lag_correlations(np.ascontiguousarray(phat), self._basis_re, self._basis_im, 1.0 / max(total, 1e-12),
+                                 out)
+        return out
 
     def response(self, cc: np.ndarray) -> np.ndarray:
         """Steered response ``(n_points,)`` of every fine grid point from correlations ``cc``."""

@@ -37,6 +37,10 @@ def srp_lookup_ref(cc, idx0, frac):
     return np.sum((1 - frac) * cc[p, idx0] + frac * cc[p, (idx0 + 1) % L], axis=1)
 
 
+def lag_correlations_ref(C, basis, scale):
+    return scale * (C @ basis).real
+
+
 def steered_bins_ref(C, tau, omega):
     return np.real(np.sum(C * np.exp(1j * omega[None, :] * tau[:, None]), axis=0))
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from reference import (music_pseudospectrum_ref, smooth_cross_spectra_ref, srp_lookup_ref, steered_bins_ref,
-                       zero_around_lags_ref)
+from reference import (lag_correlations_ref, music_pseudospectrum_ref, smooth_cross_spectra_ref, srp_lookup_ref,
+                       steered_bins_ref, zero_around_lags_ref)
 
 from farfield import kernels
 
@@ -43,6 +43,15 @@ def test_srp_lookup_matches_reference(rng):
     out = np.empty(G)
     kernels.srp_lookup(cc, idx0, frac, out)
     np.testing.assert_allclose(out, srp_lookup_ref(cc, idx0, frac), rtol=1e-12)
+
+
+def test_lag_correlations_matches_reference(rng):
+    P, F, L = 15, 183, 41
+    C = crandn(rng, P, F)
+    basis = np.exp(1j * rng.uniform(0, 2 * np.pi, (F, L)))
+    out = np.empty((P, L))
+    kernels.lag_correlations(C, basis.real.copy(), basis.imag.copy(), 0.25, out)
+    np.testing.assert_allclose(out, lag_correlations_ref(C, basis, 0.25), rtol=1e-10, atol=1e-10)
 
 
 def test_steered_bins_matches_reference(rng):
