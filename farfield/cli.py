@@ -63,7 +63,8 @@ def localize_cmd(
     array: str = typer.Option(..., "--array", "-a", help="Built-in profile name (see `farfield arrays`) or a .toml path."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; tracks.csv is written there."),
     method: str = typer.Option("srp-phat", help="srp-phat, music or normmusic."),
-    grid: str = typer.Option("auto", help="auto, circle, sphere or half-sphere."),
+    grid: str = typer.Option("auto", help="auto (circle for planar arrays, the front half circle for linear ones, "
+                                          "sphere otherwise), circle, half-circle, sphere or half-sphere."),
     max_sources: int = typer.Option(3, help="Most simultaneous sources per frame."),
     freq_min: float = typer.Option(300.0, help="Lowest frequency used, Hz."),
     freq_max: float = typer.Option(6000.0, help="Highest frequency used, Hz."),
