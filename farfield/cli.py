@@ -257,7 +257,7 @@ def listen_cmd(
                         f"target {fe.target_id if fe.target_id is not None else '-'}")
         for col in ("track", "azimuth deg", "elevation deg", "level dB", "speaking", "target"):
             t.add_column(col)
-        speaking = {tid: spk for spk, tid in (dia.active_speakers() if dia else {}).items()}
+        speaking = dia.speaking_tracks() if dia else {}
         for tid, r in sorted(latest.items()):
             t.add_row(str(tid), f"{r.azimuth_deg:.0f}", f"{r.elevation_deg:.0f}", f"{r.power_db:.1f}",
                       speaking.get(tid, "-" if dia else ""), "<-" if tid == fe.target_id else "")

@@ -259,9 +259,9 @@ class OnlineDiarizer:
         self._block += 1
         return segments, events
 
-    def active_speakers(self) -> dict[str, int]:
-        """Speakers labelled and speaking now: ``{speaker: track_id}``."""
-        return {st.seg_speaker: tid for tid, st in self._tracks.items()
+    def speaking_tracks(self) -> dict[int, str]:
+        """Tracks whose open segment is labelled: ``{track_id: speaker}`` (one speaker can be on two tracks)."""
+        return {tid: st.seg_speaker for tid, st in self._tracks.items()
                 if st.vad.speaking and st.seg_labelled and st.seg_speaker is not None}
 
     def flush(self, end_s: float) -> tuple[list[SpeakerSegment], list[Event]]:

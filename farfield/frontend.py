@@ -136,7 +136,7 @@ class Frontend:
         if self.diarizer is not None:
             out.segments, out.events = self.diarizer.process(out)
             if hasattr(self.target, "observe"):
-                self.target.observe(self.diarizer.active_speakers())
+                self.target.observe(self.diarizer.speaking_tracks())
             if self.device_speaking:
                 from .diarize import Event
 

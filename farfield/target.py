@@ -69,9 +69,13 @@ class TargetSelector:
     last ``playback_window_s`` is a playback zone (a TV or radio plays on; people take turns); speakers there
     are never chosen.
 
+    Candidates are tracks, each with the speaker label the diarizer gave it: when one label is on two tracks (a
+    person and a TV the embeddings cannot tell apart), the playback track is still rejected by its direction and
+    the other one can still be chosen.
+
     ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the *track*
     of the target speaker; the speaker itself is :attr:`target`. Call :meth:`observe` after each block with the
-    diarizer's active speakers.
+    diarizer's :meth:`~farfield.diarize.OnlineDiarizer.speaking_tracks`.
     """
 
     def __init__(self, *, enrolled=None, sector: tuple[float, float] | None = None, nearest: bool = True,
@@ -94,7 +98,7 @@ class TargetSelector:
         self._trigger_s: float | None = None
         self._locked: str | None = None
         self._locked_last_s = -1e9
-        self._active: dict[str, int] = {}
+        self._speaking: dict[int, str] = {}
         self._rows: dict[int, object] = {}
         self._history: deque = deque()  # (time_s, azimuth of each speaking track)
         self._events: list = []
@@ -106,9 +110,9 @@ class TargetSelector:
         self._trigger_s = float(time_s)
         self._locked = None
 
-    def observe(self, active_speakers: dict[str, int]) -> None:
-        """The diarizer's ``{speaker: track_id}`` of people labelled and talking now."""
-        self._active = dict(active_speakers)
+    def observe(self, speaking_tracks: dict[int, str]) -> None:
+        """The diarizer's ``{track_id: speaker}`` of tracks labelled and talking now."""
+        self._speaking = dict(speaking_tracks)
 
     def pop_events(self) -> list:
         ev, self._events = self._events, []
@@ -139,60 +143,58 @@ class TargetSelector:
     # -- choosing ----------------------------------------------------------------------------------------------
     def update(self, rows, time_s: float) -> int | None:
         self._rows = {r.track_id: r for r in rows}
-        self._history.append((time_s, [r.azimuth_deg for r in rows if r.track_id in self._active.values()]))
-        cands = {}
-        for spk, tid in self._active.items():
-            r = self._rows.get(tid)
-            if r is None or self.is_playback(r.azimuth_deg, time_s):
-                continue
-            cands[spk] = r
+        self._history.append((time_s, [r.azimuth_deg for r in rows if r.track_id in self._speaking]))
+        cands = {tid: self._rows[tid] for tid in self._speaking
+                 if tid in self._rows and not self.is_playback(self._rows[tid].azimuth_deg, time_s)}
+        speakers = {self._speaking[tid] for tid in cands}
         if self._locked is not None:
-            if self._locked in cands:
+            if self._locked in speakers:
                 self._locked_last_s = time_s
             elif time_s - self._locked_last_s > self.lock_timeout_s:
                 self._locked = None
         if self._trigger_s is not None and self._locked is None and cands:
             if time_s - self._trigger_s <= self.trigger_window_s:
-                self._locked = max(cands, key=lambda s: cands[s].power_db)
+                self._locked = self._speaking[max(cands, key=lambda t: cands[t].power_db)]
                 self._locked_last_s = time_s
                 self._trigger_s = None
             elif time_s - self._trigger_s > self.trigger_window_s:
                 self._trigger_s = None
-        choice = None
         if self._locked is not None:
-            choice = self._locked
-        elif cands:
+            cands = {t: r for t, r in cands.items() if self._speaking[t] == self._locked}
+        choice_track = None
+        if cands:
             score = dict.fromkeys(cands, 0.0)
-            for s in cands:
-                if s in self.enrolled:
-                    score[s] += 3.0
+            for t in cands:
+                if self._speaking[t] in self.enrolled:
+                    score[t] += 3.0
                 if self.sector is not None:
                     c, w = self.sector
-                    if abs((cands[s].azimuth_deg - c + 180) % 360 - 180) <= w:
-                        score[s] += 2.0
+                    if abs((cands[t].azimuth_deg - c + 180) % 360 - 180) <= w:
+                        score[t] += 2.0
             if self.nearest:
-                by_level = sorted(cands, key=lambda s: -cands[s].power_db)
-                for k, s in enumerate(by_level[:2]):
-                    score[s] += (1.0, 0.5)[k]
-            choice = max(score, key=score.get)
-            if self.target in score and score[self.target] >= score[choice]:
-                choice = self.target
-        if choice is None:
+                for k, t in enumerate(sorted(cands, key=lambda t: -cands[t].power_db)[:2]):
+                    score[t] += (1.0, 0.5)[k]
+            choice_track = max(score, key=score.get)
+            mine = [t for t in cands if self._speaking[t] == self.target]
+            if mine and max(score[t] for t in mine) >= score[choice_track]:
+                choice_track = max(mine, key=score.get)  # the current target keeps it on a tie
+        if choice_track is None:
             if self.target is not None and time_s - self._last_target_s > self.keep_s:
                 self._set(None, None, time_s)
             return self._target_track
+        choice = self._speaking[choice_track]
         self._last_target_s = time_s
         if choice != self.target:
-            if self.target is not None and self.target in cands and self._locked is None:
+            if self.target is not None and self.target in speakers and self._locked is None:
                 # hysteresis: a challenger must win for hold_s
                 if self._challenger is None or self._challenger[0] != choice:
                     self._challenger = (choice, time_s)
                     return self._target_track
                 if time_s - self._challenger[1] < self.hold_s:
                     return self._target_track
-            self._set(choice, self._active.get(choice), time_s)
+            self._set(choice, choice_track, time_s)
         else:
-            self._target_track = self._active.get(choice, self._target_track)
+            self._target_track = choice_track
         self._challenger = None
         return self._target_track
 
