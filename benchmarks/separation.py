@@ -9,6 +9,7 @@ to talkers by best SI-SDR. SI-SDR improvement over the reference mic (mic 0) is 
 
 Methods, all run on the same mix:
 - farfield streaming front end (localizer + tracker + per-track beams): ``lcmv``, ``mvdr``, ``superdirective``,
+  ``mask-mvdr``,
   ``sd+WPE`` (superdirective after online WPE dereverberation, ``dereverb=True``) and ``sd+PF`` (superdirective
   with the Wiener post-filter);
 - pyroomacoustics AuxIVA (20 iterations, projection back to mic 0, as many sources as mics, best matches kept);
@@ -17,7 +18,7 @@ Methods, all run on the same mix:
 - oracle MVDR (Souden) from the true talker images and the true rest-of-mix: the ceiling.
 
 Also STOI and wideband PESQ (where pystoi / pesq are installed) against the direct path, and the
-real-time factor of farfield's whole streaming chain (STFT, localization, tracking, 3 beams, synthesis) for
+real-time factor of farfield's whole streaming chain (STFT, localization, tracking, beams, synthesis) for
 8 mics at 16 kHz on one core.
 
     python benchmarks/separation.py [--quick] [--out benchmarks/results/separation.txt]
@@ -44,7 +45,7 @@ from farfield.sim.render import render_recipe_scene  # noqa: E402
 from farfield.stft import istft, stft  # noqa: E402
 
 ARRAYS = {"4-mic": "respeaker-4mic-hat", "6-mic": "respeaker-6mic-hat", "8-mic": "minidsp-uma8"}
-OURS = ("lcmv", "mvdr", "superdirective")
+OURS = ("lcmv", "mvdr", "superdirective", "mask-mvdr")
 
 
 def recipe(profile: str, talkers: int, rt60: float, snr: float, duration: float) -> dict:
@@ -190,10 +191,13 @@ def main() -> None:
     t = time.perf_counter()
     process(x, sr, sc.array, dereverb=True)
     rtf_wpe = (time.perf_counter() - t) / (x.shape[1] / sr)
+    t = time.perf_counter()
+    process(x, sr, sc.array, separation="mask-mvdr")
+    rtf_mask = (time.perf_counter() - t) / (x.shape[1] / sr)
     lines.append("")
     lines.append(f"speed: whole streaming chain (STFT, SRP-PHAT, tracker, {len(res.streams)} beams (3 talkers), "
                  f"ISTFT), 8 mics, 16 kHz, one core: real-time factor {rtf:.3f} (superdirective), {rtf_wpe:.3f} with online "
-                 f"WPE; algorithmic latency "
+                 f"WPE, {rtf_mask:.3f} mask-mvdr; algorithmic latency "
                  f"{res.latency_samples} samples = {1000 * res.latency_samples / sr:.0f} ms")
     emit(lines, args.out)
 

@@ -11,6 +11,11 @@ tracker update. Methods:
   the other active tracks as strong rank-one interferers (soft nulls);
 - ``"lcmv"``: unit gain to the track and hard nulls toward the other active tracks, against the same adaptive
   noise covariance (soft nulls in the bins where the directions cannot be told apart, mostly low frequencies).
+- ``"mask-mvdr"``: MVDR without a steering vector (Souden) from a target and a noise covariance per track, each
+  averaged over time with a time-frequency mask: the spatial posterior that a bin comes from that track
+  (a softmax over the tracks' steering fits ``|d^H x|^2 / (|d|^2 |x|^2)`` and a diffuse-noise class). It keeps
+  the talker's reverberant image at the reference mic instead of only the direct path. A bin uses superdirective
+  weights until its track has gathered ``mask_min_frames`` frames of mask.
 
 Pre-roll: the last ``preroll_s`` of STFT frames are kept; when a track is born its stream starts with those
 frames beamformed toward it, so the onset that happened while the tracker was still confirming the track is not
@@ -28,11 +33,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .beamform import delay_and_sum_weights, diffuse_coherence, lcmv_weights, mvdr_weights, steering_vectors
+from .beamform import (delay_and_sum_weights, diffuse_coherence, lcmv_weights, mvdr_souden_weights, mvdr_weights,
+                       steering_vectors)
 from .geometry import ArrayGeometry, load_array
 from .stft import StreamingISTFT
 
-METHODS = ("das", "superdirective", "mvdr", "lcmv")
+METHODS = ("das", "superdirective", "mvdr", "lcmv", "mask-mvdr")
 
 
 @dataclass
@@ -46,6 +52,10 @@ class _Stream:
     weights: np.ndarray | None = None
     pf_power: np.ndarray | None = None
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
+    steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors ("mask-mvdr")
+    phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance ("mask-mvdr")
+    phi_n: np.ndarray | None = None  # (F, M, M) mask-weighted noise covariance
+    mass: np.ndarray | None = None  # (F,) frames of target mask gathered (decaying)
 
 
 class Separator:
@@ -70,13 +80,20 @@ class Separator:
         postfilter_floor_db: lowest gain of the post-filter; postfilter_oversubtraction: ``beta``.
         max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
             similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
+        mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"``: softmax sharpness of the spatial posterior,
+            time constant of the masked covariances, and the mask mass a bin needs before its Souden weights
+            replace the superdirective ones.
     """
+
+    MASK_WEIGHT_FRAMES = 4
+    """``"mask-mvdr"``: its weights are recomputed at least every this many frames."""
 
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
                  method: str = "superdirective", reference_mic: int = 0, preroll_s: float = 0.5, keep_s: float = 6.0,
                  noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
                  diffuse_loading: float = 0.05, max_null_coherence: float = 0.9, postfilter: bool = False,
-                 postfilter_floor_db: float = -12.0, postfilter_oversubtraction: float = 2.0) -> None:
+                 postfilter_floor_db: float = -12.0, postfilter_oversubtraction: float = 2.0,
+                 mask_sharpness: float = 80.0, mask_time_s: float = 2.0, mask_min_frames: float = 10.0) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
         self.array = load_array(array)
@@ -99,6 +116,8 @@ class Separator:
         self.postfilter_floor = 10 ** (postfilter_floor_db / 20)
         self.postfilter_beta = float(postfilter_oversubtraction)
         self.max_null_coherence = float(max_null_coherence)
+        self.mask_sharpness, self.mask_min_frames = float(mask_sharpness), float(mask_min_frames)
+        self.mask_alpha = math.exp(-hop_size / (mask_time_s * sample_rate))
         M = self.array.n_mics
         self._gamma = diffuse_coherence(self.array, self.freqs) + 1e-2 * np.eye(M)
         self.reset()
@@ -132,9 +151,17 @@ class Separator:
             for s in streams:
                 s.weights = delay_and_sum_weights(steer[s.track_id])
             return
-        if self.method == "superdirective":
+        if self.method in ("superdirective", "mask-mvdr"):
             for s in streams:
                 s.weights = mvdr_weights(steer[s.track_id], self._gamma, diag_eps=1e-3)
+            if self.method == "mask-mvdr":
+                for s in streams:
+                    d = steer[s.track_id]
+                    s.steer_unit = d / np.linalg.norm(d, axis=1, keepdims=True)
+                    ok = s.mass is not None and s.mass >= self.mask_min_frames
+                    if np.any(ok):
+                        s.weights[ok] = mvdr_souden_weights(s.phi_s[ok], s.phi_n[ok],
+                                                            reference_mic=self.reference_mic)
             return
         R = self._noise_cov()
         scale = np.real(np.trace(R, axis1=1, axis2=2))[:, None, None] / self.array.n_mics
@@ -169,6 +196,29 @@ class Separator:
             out[:, t] = gain * Y[:, t]
         return out
 
+    def _update_masked_covariances(self, X: np.ndarray) -> None:
+        """``"mask-mvdr"``: spatial posteriors of one frame ``X (M, F)`` and the streams' masked covariances."""
+        streams = [s for s in self._streams.values() if s.steer_unit is not None]
+        if not streams:
+            return
+        M, F = X.shape
+        xn = X / (np.linalg.norm(X, axis=0, keepdims=True) + 1e-30)
+        fit = np.stack([np.abs(np.einsum("fm,mf->f", s.steer_unit.conj(), xn)) ** 2 for s in streams])  # (K, F)
+        fit = np.concatenate([fit, np.full((1, F), 1.0 / M + 0.1)])  # + a diffuse-noise class
+        z = np.exp(self.mask_sharpness * (fit - fit.max(axis=0)))
+        post = z / z.sum(axis=0)
+        xx = np.einsum("mf,nf->fmn", X, X.conj())
+        a = self.mask_alpha
+        for k, s in enumerate(streams):
+            if s.phi_s is None:
+                s.phi_s = np.zeros((F, M, M), dtype=np.complex128)
+                s.phi_n = np.zeros((F, M, M), dtype=np.complex128)
+                s.mass = np.zeros(F)
+            g = post[k][:, None, None]
+            s.phi_s = a * s.phi_s + (1 - a) * g * xx
+            s.phi_n = a * s.phi_n + (1 - a) * (1 - g) * xx
+            s.mass = a * s.mass + post[k]
+
     # -- feeding ---------------------------------------------------------------------------------------------
     def update_tracks(self, rows) -> None:
         """Give the tracker's rows of its latest update (``TrackRow`` objects: id, azimuth, elevation)."""
@@ -196,9 +246,13 @@ class Separator:
                                         self.noise_rise, self.margin)
         for tid in [t for t, s in self._streams.items() if self._frame - s.last_seen_frame > self.keep_frames]:
             del self._streams[tid]
+        if self.method == "mask-mvdr" and self._frame % self.MASK_WEIGHT_FRAMES == 0:
+            self._dirty = True  # the masked covariances move with every frame: refresh the weights regularly
         if self._dirty and self._streams:
             self._compute_weights(self._active)
             self._dirty = False
+        if self.method == "mask-mvdr":
+            self._update_masked_covariances(X)
         out = {}
         lat = self.latency_samples
         for tid, s in self._streams.items():
