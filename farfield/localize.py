@@ -105,11 +105,11 @@ def auto_interp(array: ArrayGeometry, sample_rate: int, speed_of_sound: float = 
     return int(max(4, math.ceil(lag_steps / max(max_lag, 1e-9))))
 
 
-
 class SteeredResponse:
     """SRP-PHAT on a direction grid from smoothed cross-spectra, ODAS-style.
 
-    The PHAT-weighted cross-spectra are turned into interpolated cross-correlations (one inverse FFT per pair);
+    The PHAT-weighted cross-spectra are turned into interpolated cross-correlations over the physical lag window
+    (an inverse DFT restricted to the band and those lags, :func:`~farfield.kernels.lag_correlations`);
     the response of a grid point is the sum over pairs of the correlation at that point's TDOA (precomputed
     lag tables). With ``refine`` the search is coarse-to-fine: a coarse icosahedral grid is scanned on
     max-filtered correlations (an upper bound of every fine point it covers), then only the fine points of
@@ -304,7 +304,8 @@ class Localizer:
             self.grid = grid
         elif grid == "auto":
             # a planar array measures elevation poorly, and reverberation pulls a sphere search towards the
-            # zenith (where every TDOA is 0): planar and linear arrays search azimuth only by default
+            # zenith (where every TDOA is 0): planar arrays search azimuth only by default, linear ones the half
+            # circle in front of them (a direction and its mirror image give the same delays)
             kind = "half-circle" if self.array.is_linear else "circle" if self.array.is_planar else "sphere"
             self.grid = make_grid(kind, grid_resolution, self.array.front_deg if kind == "half-circle" else 0.0)
         elif grid == "half-circle":

@@ -53,6 +53,7 @@ class _Stream:
     pf_power: np.ndarray | None = None
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
     steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors ("mask-mvdr")
+    base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
     phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance ("mask-mvdr")
     phi_n: np.ndarray | None = None  # (F, M, M) mask-weighted noise covariance
     mass: np.ndarray | None = None  # (F,) frames of target mask gathered (decaying)
@@ -158,10 +159,8 @@ class Separator:
                 for s in streams:
                     d = steer[s.track_id]
                     s.steer_unit = d / np.linalg.norm(d, axis=1, keepdims=True)
-                    ok = s.mass is not None and s.mass >= self.mask_min_frames
-                    if np.any(ok):
-                        s.weights[ok] = mvdr_souden_weights(s.phi_s[ok], s.phi_n[ok],
-                                                            reference_mic=self.reference_mic)
+                    s.base_weights = s.weights
+                    self._mask_weights(s)
             return
         R = self._noise_cov()
         scale = np.real(np.trace(R, axis1=1, axis2=2))[:, None, None] / self.array.n_mics
@@ -195,6 +194,13 @@ class Separator:
                               self.postfilter_floor)
             out[:, t] = gain * Y[:, t]
         return out
+
+    def _mask_weights(self, s: "_Stream") -> None:
+        """``"mask-mvdr"``: Souden weights in the bins with enough mask, the superdirective ones elsewhere."""
+        s.weights = s.base_weights.copy()
+        ok = s.mass >= self.mask_min_frames if s.mass is not None else np.zeros(self.freqs.size, bool)
+        if np.any(ok):
+            s.weights[ok] = mvdr_souden_weights(s.phi_s[ok], s.phi_n[ok], reference_mic=self.reference_mic)
 
     def _update_masked_covariances(self, X: np.ndarray) -> None:
         """``"mask-mvdr"``: spatial posteriors of one frame ``X (M, F)`` and the streams' masked covariances."""
@@ -246,11 +252,13 @@ class Separator:
                                         self.noise_rise, self.margin)
         for tid in [t for t, s in self._streams.items() if self._frame - s.last_seen_frame > self.keep_frames]:
             del self._streams[tid]
-        if self.method == "mask-mvdr" and self._frame % self.MASK_WEIGHT_FRAMES == 0:
-            self._dirty = True  # the masked covariances move with every frame: refresh the weights regularly
         if self._dirty and self._streams:
             self._compute_weights(self._active)
             self._dirty = False
+        elif self.method == "mask-mvdr" and self._frame % self.MASK_WEIGHT_FRAMES == 0:
+            for st in self._streams.values():  # the masked covariances move with every frame
+                if st.base_weights is not None:
+                    self._mask_weights(st)
         if self.method == "mask-mvdr":
             self._update_masked_covariances(X)
         out = {}
