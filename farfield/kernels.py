@@ -231,6 +231,30 @@ def music_pseudospectrum(En, delays, omega, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, parallel=True)
+def update_masked_covariances(X, post, alpha, phi_s, phi_n, mass):  # pragma: no cover - compiled
+    """One STFT frame's update of a masked target and noise covariance.
+
+    X: (M, F) complex frame; post: (F,) mask in [0, 1]; phi_s, phi_n: (F, M, M) complex; mass: (F,).
+    ``phi_s <- alpha * phi_s + (1 - alpha) * post * X X^H``, ``phi_n`` the same with ``1 - post``,
+    ``mass <- alpha * mass + post`` (Hermitian, computed on one triangle).
+    """
+    M, F = X.shape
+    for f in prange(F):
+        gs = (1.0 - alpha) * post[f]
+        gn = (1.0 - alpha) * (1.0 - post[f])
+        mass[f] = alpha * mass[f] + post[f]
+        for i in range(M):
+            for j in range(i, M):
+                xx = X[i, f] * np.conj(X[j, f])
+                vs = alpha * phi_s[f, i, j] + gs * xx
+                vn = alpha * phi_n[f, i, j] + gn * xx
+                phi_s[f, i, j] = vs
+                phi_s[f, j, i] = np.conj(vs)
+                phi_n[f, i, j] = vn
+                phi_n[f, j, i] = np.conj(vn)
+
+
+@njit(cache=True, parallel=True)
 def update_noise_covariance(X, phi, noise, power, alpha, power_alpha, noise_rise, margin):  # pragma: no cover
     """One STFT frame's update of a speech-gated recursive noise covariance.
 

@@ -213,17 +213,13 @@ class Separator:
         fit = np.concatenate([fit, np.full((1, F), 1.0 / M + 0.1)])  # + a diffuse-noise class
         z = np.exp(self.mask_sharpness * (fit - fit.max(axis=0)))
         post = z / z.sum(axis=0)
-        xx = np.einsum("mf,nf->fmn", X, X.conj())
-        a = self.mask_alpha
         for k, s in enumerate(streams):
             if s.phi_s is None:
                 s.phi_s = np.zeros((F, M, M), dtype=np.complex128)
                 s.phi_n = np.zeros((F, M, M), dtype=np.complex128)
                 s.mass = np.zeros(F)
-            g = post[k][:, None, None]
-            s.phi_s = a * s.phi_s + (1 - a) * g * xx
-            s.phi_n = a * s.phi_n + (1 - a) * (1 - g) * xx
-            s.mass = a * s.mass + post[k]
+            kernels.update_masked_covariances(X, np.ascontiguousarray(post[k]), self.mask_alpha, s.phi_s, s.phi_n,
+                                              s.mass)
 
     # -- feeding ---------------------------------------------------------------------------------------------
     def update_tracks(self, rows) -> None:

@@ -68,6 +68,13 @@ def update_noise_covariance_ref(X, phi, noise, power, alpha, power_alpha, noise_
     phi += a[:, None, None] * (np.einsum("mf,nf->fmn", X, X.conj()) - phi)
 
 
+def update_masked_covariances_ref(X, post, alpha, phi_s, phi_n, mass):
+    xx = np.einsum("mf,nf->fmn", X, X.conj())
+    g = post[:, None, None]
+    return (alpha * phi_s + (1 - alpha) * g * xx, alpha * phi_n + (1 - alpha) * (1 - g) * xx,
+            alpha * mass + post)
+
+
 def online_wpe_ref(frames, taps, delay, alpha):
     """Frame-by-frame RLS WPE on (M, F, T) frames, written with plain numpy linear algebra."""
     M, F, T = frames.shape

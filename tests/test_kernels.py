@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from reference import (lag_correlations_ref, music_pseudospectrum_ref, smooth_cross_spectra_ref, srp_lookup_ref,
-                       steered_bins_ref, zero_around_lags_ref)
+                       steered_bins_ref, update_masked_covariances_ref, zero_around_lags_ref)
 
 from farfield import kernels
 
@@ -52,6 +52,19 @@ def test_lag_correlations_matches_reference(rng):
     out = np.empty((P, L))
     kernels.lag_correlations(C, basis.real.copy(), basis.imag.copy(), 0.25, out)
     np.testing.assert_allclose(out, lag_correlations_ref(C, basis, 0.25), rtol=1e-10, atol=1e-10)
+
+
+def test_update_masked_covariances_matches_reference(rng):
+    M, F = 6, 40
+    X = crandn(rng, M, F)
+    post = rng.uniform(0, 1, F)
+    A, B = crandn(rng, F, M, M), crandn(rng, F, M, M)
+    phi_s, phi_n = A @ A.conj().transpose(0, 2, 1), B @ B.conj().transpose(0, 2, 1)
+    mass = rng.uniform(0, 5, F)
+    ref = update_masked_covariances_ref(X, post, 0.95, phi_s, phi_n, mass)
+    kernels.update_masked_covariances(X, post, 0.95, phi_s, phi_n, mass)
+    for got, want in zip((phi_s, phi_n, mass), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_steered_bins_matches_reference(rng):
