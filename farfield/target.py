@@ -178,11 +178,14 @@ class TargetSelector:
             mine = [t for t in cands if self._speaking[t] == self.target]
             if mine and max(score[t] for t in mine) >= score[choice_track]:
                 choice_track = max(mine, key=score.get)  # the current target keeps it on a tie
-        if choice_track is None:
+        if choice_track is not None:
+            choice = self._speaking[choice_track]
+        elif self._locked is not None:
+            choice = self._locked  # the lock holds through the locked person's pauses
+        else:
             if self.target is not None and time_s - self._last_target_s > self.keep_s:
                 self._set(None, None, time_s)
             return self._target_track
-        choice = self._speaking[choice_track]
         self._last_target_s = time_s
         if choice != self.target:
             if self.target is not None and self.target in speakers and self._locked is None:
@@ -193,7 +196,7 @@ class TargetSelector:
                 if time_s - self._challenger[1] < self.hold_s:
                     return self._target_track
             self._set(choice, choice_track, time_s)
-        else:
+        elif choice_track is not None:
             self._target_track = choice_track
         self._challenger = None
         return self._target_track

@@ -70,6 +70,9 @@ def test_trigger_locks_on_first_speaker_until_timeout():
         sel.update(rows(0.2 + k / 30, (1, 0.0, -40.0), (2, 90.0, -10.0)), 0.2 + k / 30)
     assert sel.target == "quiet"
     sel.observe({2: "loud"})
+    sel.update(rows(1.25, (2, 90.0, -10.0)), 1.25)  # the locked person pauses: still the target
+    assert sel.target == "quiet"
+    sel.observe({2: "loud"})
     for k in range(60):  # the locked person stops: after the timeout the loud one takes over
         sel.update(rows(1.3 + k / 30, (2, 90.0, -10.0)), 1.3 + k / 30)
     assert sel.target == "loud"
