@@ -89,13 +89,15 @@ class OnlineDiarizer:
             direction bonus applies.
         max_buffer_s: audio kept per track for embedding.
         dominance_db: a track's stream counts as silent in a block where it is this far below the loudest
-            stream (what it holds then is the other talker leaking through the beam's sidelobes).
+            stream (what it holds then is the other talker leaking through the beam's sidelobes). Overlapping
+            talkers get both labels when their streams are within this margin. 2 dB was chosen on scenes apart
+            from the benchmark's (meeting / factory DER 0.40 / 0.43 at 4 dB, 0.30 / 0.38 at 2 dB).
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
                  label_after_s: float = 0.8, threshold: float = 0.6, enrolled_threshold: float = 0.7,
                  track_bonus: float = 0.12, direction_bonus: float = 0.08, direction_deg: float = 20.0,
-                 direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 4.0) -> None:
+                 direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0) -> None:
         self.sample_rate = int(sample_rate)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
