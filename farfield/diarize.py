@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .geometry import azimuth_difference_deg
 from .vad import make_vad
 
 
@@ -66,8 +67,9 @@ class _Speaker:
 class _TrackState:
     start_sample: int
     vad: object
-    audio: deque
+    audio: deque  # the newest ``max_buffer`` samples of the (gated) stream, as numpy chunks
     audio_start: int  # input sample of the first sample held in ``audio``
+    audio_len: int = 0  # samples held in ``audio``
     speaker: str | None = None  # the last label this track carried
     seg_labelled: bool = False
     seg_speaker: str | None = None  # label of the open segment (None: not labelled yet, or leakage)
@@ -167,7 +169,7 @@ class OnlineDiarizer:
             if st.speaker == sp.name:
                 score += self.track_bonus
             if (sp.azimuth_deg is not None and now_s - sp.last_s < self.direction_memory_s
-                    and abs((st.azimuth_deg - sp.azimuth_deg + 180) % 360 - 180) < self.direction_deg):
+                    and azimuth_difference_deg(st.azimuth_deg, sp.azimuth_deg) < self.direction_deg):
                 score += self.direction_bonus
             if score > best_score:
                 best, best_score = sp, score
@@ -189,8 +191,21 @@ class OnlineDiarizer:
         sp.centroid = (c / np.linalg.norm(c)).astype(np.float32)
         sp.weight += w
 
+    def _keep_audio(self, st: _TrackState, x: np.ndarray) -> None:
+        """Append ``x`` to the track's audio and drop the oldest samples beyond ``max_buffer``."""
+        st.audio.append(np.array(x, dtype=np.float64))  # a copy: the caller may reuse its buffer
+        st.audio_len += x.size
+        while st.audio_len > self.max_buffer:
+            drop = min(st.audio_len - self.max_buffer, st.audio[0].size)
+            if drop == st.audio[0].size:
+                st.audio.popleft()
+            else:
+                st.audio[0] = st.audio[0][drop:]
+            st.audio_start += drop
+            st.audio_len -= drop
+
     def _segment_audio(self, st: _TrackState, a: int, b: int) -> np.ndarray:
-        buf = np.fromiter(st.audio, dtype=np.float64, count=len(st.audio)) if st.audio else np.zeros(0)
+        buf = np.concatenate(st.audio) if st.audio else np.zeros(0)
         lo, hi = max(0, a - st.audio_start), max(0, b - st.audio_start)
         return buf[lo:hi]
 
@@ -212,7 +227,7 @@ class OnlineDiarizer:
                 st = self._tracks.get(tid)
                 if st is None:
                     st = self._tracks[tid] = _TrackState(start, make_vad(sr, self.vad_kind),
-                                                         deque(maxlen=self.max_buffer), start)
+                                                         deque(), start)
                 if tid in az_now:
                     st.azimuth_deg = az_now[tid]
                 before = st.start_sample + st.vad.samples_fed
@@ -222,10 +237,7 @@ class OnlineDiarizer:
                 if (self._block - self._last_row_block.get(tid, -10) > 1
                         or energy[tid] < loudest * self._dominance):
                     x = np.zeros_like(x)  # the tracker does not hear this track now, or its beam holds leakage
-                overflow = len(st.audio) + x.size - self.max_buffer
-                if overflow > 0:
-                    st.audio_start += overflow
-                st.audio.extend(x)
+                self._keep_audio(st, x)
                 was_open = st.vad.speaking
                 closed = st.vad.process(x)
                 end_sample = start + x.size

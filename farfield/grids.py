@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .geometry import unit_to_az_el
+from .geometry import azimuth_difference_deg, unit_to_az_el
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +60,7 @@ def half_circle_grid(n_points: int = 360, front_deg: float = 0.0) -> DirectionGr
     """The azimuths of an ``n_points`` circle within 90 degrees of ``front_deg`` (both ends included)."""
     full = circle_grid(n_points)
     az = np.rad2deg(np.arctan2(full.units[:, 1], full.units[:, 0]))
-    keep = np.abs((az - front_deg + 180.0) % 360.0 - 180.0) <= 90.0 + 1e-9
+    keep = azimuth_difference_deg(az, front_deg) <= 90.0 + 1e-9
     return DirectionGrid(np.ascontiguousarray(full.units[keep]), "half-circle", n_points)
 
 

@@ -15,6 +15,8 @@ from collections import deque
 
 import numpy as np
 
+from .geometry import azimuth_difference_deg
+
 
 class LoudestTalker:
     """Target = loudest active track, with hysteresis.
@@ -137,7 +139,7 @@ class TargetSelector:
         return [k * 5.0 for k in np.flatnonzero(frac > self.playback_fraction)]
 
     def is_playback(self, azimuth_deg: float, now_s: float) -> bool:
-        return any(abs((azimuth_deg - z + 180) % 360 - 180) <= self.playback_width_deg
+        return any(azimuth_difference_deg(azimuth_deg, z) <= self.playback_width_deg
                    for z in self.playback_zones(now_s))
 
     # -- choosing ----------------------------------------------------------------------------------------------
@@ -169,7 +171,7 @@ class TargetSelector:
                     score[t] += 3.0
                 if self.sector is not None:
                     c, w = self.sector
-                    if abs((cands[t].azimuth_deg - c + 180) % 360 - 180) <= w:
+                    if azimuth_difference_deg(cands[t].azimuth_deg, c) <= w:
                         score[t] += 2.0
             if self.nearest:
                 for k, t in enumerate(sorted(cands, key=lambda t: -cands[t].power_db)[:2]):
