@@ -218,8 +218,8 @@ def listen_cmd(
                                        "summary.json here on exit."),
     separation: str = typer.Option("superdirective", help="Beamformer per track."),
     diarize: bool = typer.Option(False, help="Label speakers (VAD + embeddings per stream) and choose the target "
-                                 "speaker; also writes diarization.rttm, target.rttm and events.jsonl. Needs about "
-                                 "one core per two talkers."),
+                                 "speaker; also writes diarization.rttm, target.rttm and events.jsonl (the whole "
+                                 "chain then takes about 0.3 of a core: benchmarks/results/diarization.txt)."),
     embeddings: bool = typer.Option(True, help="With --diarize: voice embeddings (torch + resemblyzer)."),
 ) -> None:
     """Live view of the tracked talkers (direction, level, speaker, target, dropped blocks) from an array or a
@@ -247,7 +247,7 @@ def listen_cmd(
         dia = OnlineDiarizer(sample_rate, embeddings=embeddings)
     fe = Frontend(geom, sample_rate, separation=separation, diarizer=dia)
     rows, latest, n = [], {}, 0
-    segments, events, changes = [], [], [(0.0, None)]
+    segments, events = [], []
     streams: dict[int, list] = {}
     target: list[np.ndarray] = []
     t0 = time.perf_counter()
@@ -274,7 +274,6 @@ def listen_cmd(
                 rows += block.tracks
                 segments += block.segments
                 events += block.events
-                changes += [(e.time_s, e.speaker) for e in block.events if e.type == "target_changed"]
                 if block.tracks:
                     last_t = block.tracks[-1].time_s
                     latest = {r.track_id: r for r in block.tracks if r.time_s == last_t}
@@ -303,11 +302,11 @@ def listen_cmd(
         sf.write(str(out / "target.wav"), np.pad(tgt, (0, n - tgt.size)).astype(np.float32), sample_rate,
                  subtype="FLOAT")
         if dia is not None:
-            from .frontend import _target_segments
+            from .frontend import target_segments
 
             more, ev = dia.flush(n / sample_rate)
             _write_diarization(out, segments + more, sorted(events + ev, key=lambda e: e.time_s),
-                               _target_segments(segments + more, changes, n / sample_rate), "live")
+                               target_segments(segments + more, events + ev, n / sample_rate), "live")
         (out / "summary.json").write_text(json.dumps({"array": geom.name, "sample_rate": sample_rate,
                                                       "samples": n, "latency_samples": fe.latency_samples,
                                                       "capture": st.as_dict()}, indent=1))

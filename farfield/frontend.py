@@ -206,7 +206,7 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     x = check_signals(signals, n_channels=geom.n_mics)
     check_not_silent(x)
     fe = Frontend(geom, sr, separation=separation, **frontend_options)
-    segments, events, target_changes = [], [], [(0.0, None)]
+    segments, events = [], []
     n = x.shape[1]
     padded = np.concatenate([x, np.zeros((geom.n_mics, fe.latency_samples + fe.stft.hop_size))], axis=1)
     rows: list[TrackRow] = []
@@ -218,7 +218,6 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
         rows += [r for r in b.tracks if r.time_s * sr < n]
         segments += b.segments
         events += b.events
-        target_changes += [(e.time_s, e.speaker) for e in b.events if e.type == "target_changed"]
         for tid, chunks in b.streams.items():
             buf = streams.setdefault(tid, np.zeros(n))
             for start, audio in chunks:
@@ -232,20 +231,21 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     rtf = (time.perf_counter() - t0) / (n / sr)
     segments = [g for g in segments if g.start_s < n / sr]
     events.sort(key=lambda e: e.time_s)
-    target_segments = _target_segments(segments, target_changes, n / sr)
+    target_segs = target_segments(segments, events, n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
                 "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method, "grid": fe.localizer.grid.kind,
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
     return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings, segments, events,
-                         target_segments)
+                         target_segs)
 
 
-def _target_segments(segments: list, changes: list[tuple[float, str | None]], end_s: float) -> list:
-    """Parts of speaker segments during which that speaker was the target."""
+def target_segments(segments: list, events: list, end_s: float) -> list:
+    """Parts of speaker segments during which that speaker was the target, from the ``target_changed`` events
+    (nobody is the target before the first one)."""
     from .diarize import SpeakerSegment
 
     spans = []  # (start, end, speaker)
-    changes = sorted(changes)
+    changes = sorted([(0.0, None)] + [(e.time_s, e.speaker) for e in events if e.type == "target_changed"])
     for k, (t, spk) in enumerate(changes):
         spans.append((t, changes[k + 1][0] if k + 1 < len(changes) else end_s, spk))
     out = []
