@@ -260,7 +260,7 @@ def listen_cmd(
         speaking = dia.speaking_tracks() if dia else {}
         for tid, r in sorted(latest.items()):
             t.add_row(str(tid), f"{r.azimuth_deg:.0f}", f"{r.elevation_deg:.0f}", f"{r.power_db:.1f}",
-                      speaking.get(tid, "-" if dia else ""), "<-" if tid == fe.target_id else "")
+                      (speaking.get(tid, "-") or "(unlabelled)") if dia else "", "<-" if tid == fe.target_id else "")
         st = src.stats
         t.caption = (f"blocks {st.blocks_out}, dropped {st.overflows} ({st.dropped_samples} samples), device "
                      f"overflows {st.device_overflows}, waits {st.underruns}, load "

@@ -273,10 +273,11 @@ class OnlineDiarizer:
         self._block += 1
         return segments, events
 
-    def speaking_tracks(self) -> dict[int, str]:
-        """Tracks whose open segment is labelled: ``{track_id: speaker}`` (one speaker can be on two tracks)."""
-        return {tid: st.seg_speaker for tid, st in self._tracks.items()
-                if st.vad.speaking and st.seg_labelled and st.seg_speaker is not None}
+    def speaking_tracks(self) -> dict[int, str | None]:
+        """Tracks with speech now: ``{track_id: speaker}``, ``None`` while the segment is not labelled yet (its
+        first ``label_after_s``). One speaker can be on two tracks."""
+        return {tid: (st.seg_speaker if st.seg_labelled else None) for tid, st in self._tracks.items()
+                if st.vad.speaking}
 
     def flush(self, end_s: float) -> tuple[list[SpeakerSegment], list[Event]]:
         """Close open segments at the end of a recording."""

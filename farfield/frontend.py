@@ -180,7 +180,7 @@ class ProcessResult:
     """Offline result: track rows, one stream per track ``{track_id: (samples,)}`` aligned with the input (zeros
     outside the stream's life), the target's audio ``(samples,)`` (the selected talker's stream, switching with
     the target; zeros while there is none), and settings/timing. With diarization: speaker segments, events, and
-    target_segments (the parts of segments during which their speaker was the target)."""
+    target_segments (the parts of segments on the target's track while it was the target)."""
 
     tracks: list[TrackRow]
     streams: dict[int, np.ndarray]
@@ -240,18 +240,21 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
 
 
 def target_segments(segments: list, events: list, end_s: float) -> list:
-    """Parts of speaker segments during which that speaker was the target, from the ``target_changed`` events
-    (nobody is the target before the first one)."""
+    """Parts of speaker segments during which they were the target, from the ``target_changed`` events (nobody is
+    the target before the first one). An event that names a track keeps that track's segments (the target is a
+    talker at a place: when the diarizer gives one label to a person and a TV it confuses, only the person's
+    track counts); an event without a track keeps the segments of its speaker label."""
     from .diarize import SpeakerSegment
 
-    spans = []  # (start, end, speaker)
-    changes = sorted([(0.0, None)] + [(e.time_s, e.speaker) for e in events if e.type == "target_changed"])
-    for k, (t, spk) in enumerate(changes):
-        spans.append((t, changes[k + 1][0] if k + 1 < len(changes) else end_s, spk))
+    spans = []  # (start, end, speaker, track)
+    changes = sorted([(0.0, None, None)] + [(e.time_s, e.speaker, e.track_id) for e in events
+                                            if e.type == "target_changed"], key=lambda c: c[0])
+    for k, (t, spk, tid) in enumerate(changes):
+        spans.append((t, changes[k + 1][0] if k + 1 < len(changes) else end_s, spk, tid))
     out = []
     for g in segments:
-        for a, b, spk in spans:
+        for a, b, spk, tid in spans:
             lo, hi = max(a, g.start_s), min(b, g.end_s)
-            if spk == g.speaker and hi > lo:
+            if (g.track_id == tid if tid is not None else spk == g.speaker) and hi > lo:
                 out.append(SpeakerSegment(g.speaker, lo, hi, g.track_id))
     return out

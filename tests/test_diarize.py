@@ -80,6 +80,32 @@ def test_trigger_locks_on_first_speaker_until_timeout():
     assert [e.speaker for e in ev] == ["quiet", "loud"] and all(e.type == "target_changed" for e in ev)
 
 
+def test_trigger_skips_a_track_that_was_already_talking():
+    """A TV talks before and after the wake word; the person who starts after it is locked on, though quieter."""
+    sel = TargetSelector(nearest=True)
+    for k in range(30):
+        sel.observe({1: "spk1"}, k / 30)
+        sel.update(rows(k / 30, (1, 90.0, -10.0)), k / 30)
+    sel.trigger(1.0)
+    for k in range(30, 90):
+        t = k / 30
+        person = t >= 1.5
+        sel.observe({1: "spk1", **({2: "spk1"} if person else {})}, t)
+        track = sel.update(rows(t, (1, 90.0, -10.0), *(((2, 200.0, -30.0),) if person else ())), t)
+    assert sel.locked and track == 2
+
+
+def test_unlabelled_track_can_be_the_target_and_its_label_is_announced():
+    sel = TargetSelector()
+    sel.observe({3: None})
+    assert sel.update(rows(0.0, (3, 45.0, -20.0)), 0.0) == 3 and sel.target is None
+    sel.observe({3: "spk2"})
+    assert sel.update(rows(0.5, (3, 45.0, -20.0)), 0.5) == 3 and sel.target == "spk2"
+    ev = sel.pop_events()
+    assert [(e.speaker, e.track_id) for e in ev] == [(None, 3), ("spk2", 3)]
+    assert ev[1].detail["previous"] is None and ev[1].detail["previous_track"] == 3
+
+
 def test_loudest_talker_hysteresis():
     pol = LoudestTalker(switch_margin_db=3.0, hold_s=0.5)
     assert pol.update(rows(0.0, (1, 0.0, -20.0)), 0.0) == 1
