@@ -118,6 +118,8 @@ def process_cmd(
     vad: str = typer.Option("auto", help="VAD per stream: auto (Silero when torch is installed), silero, energy."),
     enroll: list[str] = typer.Option([], help="NAME=FILE: label this person NAME (repeatable)."),
     sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector."),
+    trigger: list[float] = typer.Option([], help="SECONDS: an external cue (wake word, gaze) at this time of the "
+                                        "input; the target locks on whoever starts speaking next (repeatable)."),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
     length as the input, aligned with it), OUT/target.wav (the target speaker's stream), OUT/diarization.rttm,
@@ -154,8 +156,11 @@ def process_cmd(
                 except (ValueError, AssertionError):
                     raise ValueError(f"--sector expects CENTRE_DEG,HALF_WIDTH_DEG, got {sector!r}") from None
             extra = {"diarizer": dia, "target": TargetSelector(enrolled=names, sector=sec)}
+        if trigger and not diarize:
+            raise ValueError("--trigger needs diarization (the target policy that takes cues runs on its labels); "
+                             "drop --no-diarize")
         res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb,
-                      separator_options={"postfilter": postfilter}, **extra)
+                      separator_options={"postfilter": postfilter}, triggers=trigger, **extra)
     except (ProfileError, ValueError, FileNotFoundError, TypeError, ImportError, RuntimeError) as e:
         _fail(str(e))
     (out / "streams").mkdir(parents=True, exist_ok=True)

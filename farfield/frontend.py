@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -147,6 +147,17 @@ class Frontend:
         out.target_speaker = getattr(self.target, "target", None)
         return out
 
+    def trigger(self, time_s: float) -> None:
+        """An external cue (wake word, gaze, button) at ``time_s`` seconds of input: the target policy locks on
+        whoever starts speaking next (:meth:`~farfield.target.TargetSelector.trigger`)."""
+        if not hasattr(self.target, "trigger"):
+            raise TypeError(f"the target policy {type(self.target).__name__} takes no trigger; use a TargetSelector "
+                            "(the default with a diarizer)")
+        t = float(time_s)
+        if not np.isfinite(t) or t < 0:
+            raise ValueError(f"trigger time must be a finite number of seconds >= 0, got {time_s!r}")
+        self.target.trigger(t)
+
     def set_device_speaking(self, speaking: bool) -> None:
         """Tell the front end whether the device is talking (speech starting meanwhile is a barge-in)."""
         self.device_speaking = bool(speaking)
@@ -195,11 +206,14 @@ class ProcessResult:
 
 
 def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *,
-            separation: str = "superdirective", block_size: int = 1024, **frontend_options) -> ProcessResult:
+            separation: str = "superdirective", block_size: int = 1024, triggers: Sequence[float] = (),
+            **frontend_options) -> ProcessResult:
     """Localize, track and separate a whole recording ``(n_mics, samples)`` with the streaming :class:`Frontend`.
 
     The input is fed in blocks of ``block_size`` and followed by ``frame_size - hop_size`` zeros so the last
-    samples come out; streams are cut to the input length and aligned sample-for-sample with it.
+    samples come out; streams are cut to the input length and aligned sample-for-sample with it. ``triggers``:
+    times (s) of external cues (wake word, gaze), each given to :meth:`Frontend.trigger` before the block that
+    holds it, as a live caller would.
     """
     geom = load_array(array)
     sr = check_sample_rate(sample_rate)
@@ -208,12 +222,19 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     fe = Frontend(geom, sr, separation=separation, **frontend_options)
     segments, events = [], []
     n = x.shape[1]
+    cues = sorted(float(t) for t in triggers)
+    if cues and not all(0.0 <= t <= n / sr for t in cues):
+        raise ValueError(f"trigger times must lie within the recording (0 to {n / sr:.3f} s), got {cues}")
+    if cues and not hasattr(fe.target, "trigger"):
+        fe.trigger(cues[0])  # raises the error that explains it
     padded = np.concatenate([x, np.zeros((geom.n_mics, fe.latency_samples + fe.stft.hop_size))], axis=1)
     rows: list[TrackRow] = []
     streams: dict[int, np.ndarray] = {}
     target = np.zeros(n)
     t0 = time.perf_counter()
     for s in range(0, padded.shape[1], block_size):
+        while cues and cues[0] * sr < s + block_size:
+            fe.trigger(cues.pop(0))
         b = fe.process(padded[:, s: s + block_size])
         rows += [r for r in b.tracks if r.time_s * sr < n]
         segments += b.segments

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from farfield.diarize import OnlineDiarizer
+from farfield.geometry import azimuth_difference_deg, load_array
 from farfield.frontend import Frontend, FrontendBlock, process
 from farfield.target import LoudestTalker, TargetSelector
 from farfield.track import TrackRow
@@ -134,6 +135,38 @@ def test_diarization_without_embeddings_labels_tracks_and_orders_events(rng):
     for g in res.target_segments:
         assert any(s.speaker == g.speaker and s.start_s <= g.start_s and g.end_s <= s.end_s for s in res.segments)
     assert np.any(res.target)
+
+
+def test_process_trigger_locks_on_the_talker_who_starts_after_the_cue(rng):
+    """A louder source talks throughout (a TV); a second talker starts at 2 s; a cue at 1.8 s makes the second
+    talker the target. Without the cue the louder one is chosen."""
+    from farfield.sim import SourceSpec, render_scene, synthetic_speech
+
+    arr = load_array("respeaker-6mic-hat")
+    tv = synthetic_speech(5.0, 16000, rng=rng, f0_hz=110)
+    person = synthetic_speech(5.0, 16000, rng=rng, f0_hz=210)
+    person[:32000] = 0.0
+    srcs = [SourceSpec(tv, (4.3, 2.5, 1.4), name="tv"), SourceSpec(0.7 * person, (2.0, 3.8, 1.4), name="person")]
+    sc = render_scene(arr, srcs, 16000, room_dim=(6, 5, 3), rt60_s=0.3, array_position=(3, 2.5, 1.0), snr_db=25,
+                      duration_s=5.0, rng=rng)
+    person_az = float(np.degrees(np.arctan2(3.8 - 2.5, 2.0 - 3.0)))
+
+    def target_azimuths(**kw):
+        res = process(sc.mix, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"), **kw)
+        az = {}
+        for r in res.tracks:
+            az.setdefault(r.track_id, r.azimuth_deg)
+        return [az[e.track_id] for e in res.events if e.type == "target_changed" and e.time_s > 2.5
+                and e.track_id is not None]
+
+    with_cue = target_azimuths(triggers=[1.8])
+    assert with_cue and all(azimuth_difference_deg(a, person_az) < 15 for a in with_cue)
+    without = target_azimuths()
+    assert not without or all(azimuth_difference_deg(a, person_az) > 30 for a in without)
+    with pytest.raises(ValueError, match="within the recording"):
+        process(sc.mix, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"), triggers=[9.0])
+    with pytest.raises(TypeError, match="takes no trigger"):
+        process(sc.mix, 16000, arr, triggers=[1.0])
 
 
 def test_barge_in_while_device_speaks(rng):
