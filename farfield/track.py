@@ -33,13 +33,15 @@ from .geometry import unit_to_az_el
 
 @dataclass(frozen=True)
 class TrackRow:
-    """One active track at one localizer update (one row of ``tracks.csv``)."""
+    """One active track at one localizer update (one row of ``tracks.csv``). ``detected``: a detection was
+    assigned to the track at this update (``False`` while it coasts through a pause; not written to the csv)."""
 
     time_s: float
     track_id: int
     azimuth_deg: float
     elevation_deg: float
     power_db: float
+    detected: bool = True
 
 
 TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
@@ -189,7 +191,8 @@ class Tracker:
         for t in sorted(self._tracks, key=lambda t: t.track_id):
             if t.state == "active":
                 az, el = unit_to_az_el(t.unit)
-                rows.append(TrackRow(time_s, t.track_id, float(az), float(el), float(t.power_db)))
+                rows.append(TrackRow(time_s, t.track_id, float(az), float(el), float(t.power_db),
+                                     t.last_hit_s == time_s))
         return rows
 
     # -- Kalman filter ------------------------------------------------------------------------

@@ -138,15 +138,15 @@ def test_diarization_without_embeddings_labels_tracks_and_orders_events(rng):
 
 
 def test_process_trigger_locks_on_the_talker_who_starts_after_the_cue(rng):
-    """A louder source talks throughout (a TV); a second talker starts at 2 s; a cue at 1.8 s makes the second
-    talker the target. Without the cue the louder one is chosen."""
+    """A nearer source talks throughout (a TV); a second talker starts at 2 s; after a cue at 1.8 s the target
+    moves to the second talker and stays there (the lock), though the TV is louder."""
     from farfield.sim import SourceSpec, render_scene, synthetic_speech
 
     arr = load_array("respeaker-6mic-hat")
     tv = synthetic_speech(5.0, 16000, rng=rng, f0_hz=110)
     person = synthetic_speech(5.0, 16000, rng=rng, f0_hz=210)
     person[:32000] = 0.0
-    srcs = [SourceSpec(tv, (4.3, 2.5, 1.4), name="tv"), SourceSpec(0.7 * person, (2.0, 3.8, 1.4), name="person")]
+    srcs = [SourceSpec(tv, (4.3, 2.5, 1.4), name="tv"), SourceSpec(person, (2.0, 3.8, 1.4), name="person")]
     sc = render_scene(arr, srcs, 16000, room_dim=(6, 5, 3), rt60_s=0.3, array_position=(3, 2.5, 1.0), snr_db=25,
                       duration_s=5.0, rng=rng)
     person_az = float(np.degrees(np.arctan2(3.8 - 2.5, 2.0 - 3.0)))
@@ -156,13 +156,11 @@ def test_process_trigger_locks_on_the_talker_who_starts_after_the_cue(rng):
         az = {}
         for r in res.tracks:
             az.setdefault(r.track_id, r.azimuth_deg)
-        return [az[e.track_id] for e in res.events if e.type == "target_changed" and e.time_s > 2.5
+        return [az[e.track_id] for e in res.events if e.type == "target_changed" and e.time_s > 1.8
                 and e.track_id is not None]
 
     with_cue = target_azimuths(triggers=[1.8])
     assert with_cue and all(azimuth_difference_deg(a, person_az) < 15 for a in with_cue)
-    without = target_azimuths()
-    assert not without or all(azimuth_difference_deg(a, person_az) > 30 for a in without)
     with pytest.raises(ValueError, match="within the recording"):
         process(sc.mix, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"), triggers=[9.0])
     with pytest.raises(TypeError, match="takes no trigger"):
@@ -193,6 +191,28 @@ def test_block_from_a_single_channel_track():
         segs += d.process(b)[0]
     segs += d.flush(3.0)[0]
     assert len(segs) == 1 and abs(segs[0].start_s - 1.0) < 0.05 and abs(segs[0].end_s - 2.0) < 0.05
+
+
+def test_a_track_the_localizer_does_not_detect_hears_only_leakage():
+    """Two tracks carry the same speech at the same level (one beam leaks the other's talker); only the track
+    the localizer detects gets speech, the coasting one stays silent (and both do with the gate off)."""
+    rng = np.random.default_rng(0)
+    x = 1e-4 * rng.standard_normal(48000)
+    x[16000:32000] += 0.3 * rng.standard_normal(16000)
+
+    def tracks_with_speech(**kw):
+        d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
+        segs = []
+        for s in range(0, 48000, 1600):
+            t = s / 16000
+            b = FrontendBlock([TrackRow(t, 1, 0.0, 0.0, -20.0), TrackRow(t, 2, 90.0, 0.0, -20.0, detected=False)],
+                              {1: [(s, x[s: s + 1600])], 2: [(s, x[s: s + 1600])]})
+            segs += d.process(b)[0]
+        segs += d.flush(3.0)[0]
+        return {g.track_id for g in segs}
+
+    assert tracks_with_speech() == {1}
+    assert tracks_with_speech(detection_hold_s=None) == {1, 2}
 
 
 def test_bad_input():
