@@ -152,6 +152,7 @@ class SteeredResponse:
         basis = np.exp(1j * self.omega[:, None] * lags_s[None, :])
         self._basis_re, self._basis_im = np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag)
         self.idx0, self.frac = self._lag_tables(self.tau)
+        self._near: dict = {}  # best_near's cap of grid points around a point (bounded: cleared when large)
         hi_eff = min(hi, sample_rate / 2)
         self.suppress_half_width = max(1, int(math.ceil(interp * sample_rate / (2.0 * hi_eff))))
         self.refine = refine and grid.n_points > 64
@@ -210,6 +211,24 @@ class SteeredResponse:
         g, v = kernels.srp_branch_and_bound(cc, self.idx0, self.frac, bound, order, self.member_ptr, self.member_idx)
         return int(g), float(v)
 
+    def best_near(self, cc: np.ndarray, point: int, radius_deg: float) -> int:
+        """The grid point within ``radius_deg`` of ``point`` with the largest response to ``cc``; ``point``
+        itself when that maximum lies on the rim of the cap (the slope of another peak, not a peak)."""
+        key = (point, radius_deg)
+        if key not in self._near:
+            if len(self._near) > 4 * self.grid.n_points:
+                self._near.clear()
+            cos = self.grid.units @ self.grid.units[point]
+            near = np.flatnonzero(cos >= math.cos(math.radians(radius_deg)))
+            inner = cos[near] >= math.cos(math.radians(max(radius_deg - 2.0 * self.grid.spacing_deg, 0.0)))
+            self._near[key] = (near, np.ascontiguousarray(self.idx0[near]), np.ascontiguousarray(self.frac[near]),
+                               inner)
+        near, idx0, frac, inner = self._near[key]
+        out = np.empty(near.size)
+        kernels.srp_lookup(cc, idx0, frac, out)
+        k = int(np.argmax(out))
+        return int(near[k]) if inner[k] else point
+
     def suppress(self, cc: np.ndarray, point: int) -> None:
         """Remove a found source from ``cc`` (zero each pair's correlation around its lag), in place."""
         centre = np.rint(self.tau[point] * self.sample_rate * self.interp).astype(np.int64) + self.half_window
@@ -267,11 +286,13 @@ class Localizer:
         dominance_fit: SRP-PHAT: after each source is found, a bin is down-weighted by ``1 - fit / dominance_fit``
             (removed when its phases fit that source by ``dominance_fit`` or more; see
             :meth:`SteeredResponse.bin_fit`), so that a quieter talker is searched for in the bins it dominates.
-        refine_sources: SRP-PHAT: with two or more sources, search again for each one (within
-            ``min_separation_deg`` of where it was found) with the bins that the others dominate masked out: on
-            small arrays the broad peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms
-            10-20 degrees off in 8 % of the frames). With ``dominance_fit`` 0.5 this raised 2-talker track recall
-            on 48 tuning rooms per array from 0.82 / 0.87 / 0.88 to 0.85 / 0.89 / 0.90 (4- / 6- / 8-mic).
+        refine_sources: SRP-PHAT: with two or more sources, search again near each one (within
+            ``min_separation_deg``) with the bins that the others dominate masked out: on small arrays the broad
+            peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms 10-20 degrees off in 8 % of
+            the frames). Off by default because of its cost: with ``dominance_fit=0.5`` it raised 2-talker track
+            recall on 48 tuning rooms per array from 0.82 / 0.87 / 0.88 to 0.84 / 0.89 / 0.90 (4- / 6- / 8-mic)
+            and goal-condition recall in the accuracy benchmark from 0.91 to 0.93, but an 8-mic 2-talker update
+            took 0.93 instead of 0.76 ms, which puts the streaming chain above 5 % of a core.
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
@@ -291,8 +312,8 @@ class Localizer:
                  reverb_delay_s: float = 0.05, reverb_db: float = 10.0,
                  update_every: int = 2, max_sources: int = 3,
                  min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_confidence: float = 0.2,
-                 dominance_fit: float = 0.5, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
-                 min_snr_db: float = 3.0, refine_sources: bool = True,
+                 dominance_fit: float = 0.3, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
+                 min_snr_db: float = 3.0, refine_sources: bool = False,
                  refine: bool = True, interp: int | None = None, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
@@ -452,39 +473,43 @@ class Localizer:
         total = float(np.sum(weight))
         chosen: list[int] = []
         dets: list[Detection] = []
+        own: list[np.ndarray] = []  # per chosen source: 1 - its fit per bin (0 where it dominates)
+        masked: list[bool] = []  # per chosen source: found with the bins of the sources before it masked out
         for _ in range(self.max_sources + 2):
             if len(dets) == self.max_sources:
                 break
-            g = -1
+            g, from_mask = -1, False
             P = self._n_pairs
             if chosen and float(np.sum(weight * mask)) >= self.min_free_weight * total:
                 gm, val = eng.best_point(eng.correlations(phat * mask, weight * mask), self.secondary_confidence * P)
                 if gm >= 0 and val / P >= self.secondary_confidence:
-                    g, conf = gm, val / P
+                    g, conf, from_mask = gm, val / P, True
             if g < 0:
                 need = max(self.min_confidence, self.secondary_ratio * dets[0].confidence if dets else 0.0)
                 g, val = eng.best_point(cc, need * P)
                 conf = val / P
                 if g < 0 or conf < need:
                     break
+            fit_mask = np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0)
             if self._far_enough(g, chosen):  # else a side lobe of a found source: remove it and go on
                 chosen.append(g)
                 dets.append(self._make_detection(g, conf, R, diag))
-            mask *= np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0)
+                own.append(fit_mask)
+                masked.append(from_mask)
+            mask *= fit_mask
             eng.suppress(cc, g)
         if self.refine_sources and len(chosen) > 1:
-            # each found peak is pulled towards the others (broad peaks on small arrays): search again for
-            # each source with the bins the other sources dominate masked out, near where it was found
-            own = [np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0) for g in chosen]
-            P = self._n_pairs
+            # each found peak is pulled towards the others (broad peaks on small arrays): search again near each
+            # source with the bins that the other sources dominate masked out
             for i, g in enumerate(chosen):
+                others = chosen[:i] + chosen[i + 1:]
+                if i == len(chosen) - 1 and masked[i]:
+                    continue  # found with every other source's bins masked out already
                 m = np.prod([own[j] for j in range(len(chosen)) if j != i], axis=0)
                 if float(np.sum(weight * m)) < self.min_free_weight * total:
                     continue
-                gi, val = eng.best_point(eng.correlations(phat * m, weight * m))
-                others = chosen[:i] + chosen[i + 1:]
-                near = angular_distance_deg(self.grid.units[[g]], self.grid.units[gi])[0] <= self.min_separation_deg
-                if gi >= 0 and near and self._far_enough(gi, others):
+                gi = eng.best_near(eng.correlations(phat * m, weight * m), g, self.min_separation_deg)
+                if gi != g and self._far_enough(gi, others):
                     dets[i] = self._make_detection(gi, dets[i].confidence, R, diag)
         return dets
 
