@@ -291,7 +291,8 @@ class Localizer:
             peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms 10-20 degrees off in 8 % of
             the frames). Off by default because of its cost: with ``dominance_fit=0.5`` it raised 2-talker track
             recall on 48 tuning rooms per array from 0.82 / 0.87 / 0.88 to 0.84 / 0.89 / 0.90 (4- / 6- / 8-mic)
-            and goal-condition recall in the accuracy benchmark from 0.91 to 0.93, but an 8-mic 2-talker update
+            and goal-condition recall in the accuracy benchmark from 0.91 to 0.93 (a first version that searched
+            the whole grid, with the same recall on the tuning rooms within 0.01), but an 8-mic 2-talker update
             took 0.93 instead of 0.76 ms, which puts the streaming chain above 5 % of a core.
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
