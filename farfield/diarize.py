@@ -224,10 +224,10 @@ class OnlineDiarizer:
         segments: list[SpeakerSegment] = []
         events: list[Event] = []
         sr = self.sample_rate
-        az_now = {r.track_id: r.azimuth_deg for r in block.tracks}
-        for tid in az_now:
-            self._last_row_block[tid] = self._block
+        az_now = {}
         for r in block.tracks:
+            az_now[r.track_id] = r.azimuth_deg
+            self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
                 self._last_detected_s[r.track_id] = r.time_s
         # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream

@@ -152,8 +152,10 @@ class TargetSelector:
         return [k * 5.0 for k in np.flatnonzero(frac > self.playback_fraction)]
 
     def is_playback(self, azimuth_deg: float, now_s: float) -> bool:
-        return any(azimuth_difference_deg(azimuth_deg, z) <= self.playback_width_deg
-                   for z in self.playback_zones(now_s))
+        return self._in_zones(azimuth_deg, self.playback_zones(now_s))
+
+    def _in_zones(self, azimuth_deg: float, zones: list[float]) -> bool:
+        return any(azimuth_difference_deg(azimuth_deg, z) <= self.playback_width_deg for z in zones)
 
     # -- choosing ----------------------------------------------------------------------------------------------
     def update(self, rows, time_s: float) -> int | None:
@@ -162,18 +164,15 @@ class TargetSelector:
         if rows:
             self._history.append((time_s, [r.azimuth_deg for r in rows if r.track_id in self._speaking]))
         zones = self.playback_zones(time_s)
-
-        def in_zone(az: float) -> bool:
-            return any(azimuth_difference_deg(az, z) <= self.playback_width_deg for z in zones)
-
-        cands = {tid: by_id[tid] for tid in self._speaking if tid in by_id and not in_zone(by_id[tid].azimuth_deg)}
+        cands = {tid: by_id[tid] for tid in self._speaking
+                 if tid in by_id and not self._in_zones(by_id[tid].azimuth_deg, zones)}
         # the lock: the locked track stays the only candidate until it has been silent for the timeout
         if self.locked:
             if self._locked_track in cands:
                 self._locked_last_s = time_s
             elif time_s - self._locked_last_s > self.lock_timeout_s:
                 self._locked_track = None
-            if self._locked_track in by_id and in_zone(by_id[self._locked_track].azimuth_deg):
+            if self._locked_track in by_id and self._in_zones(by_id[self._locked_track].azimuth_deg, zones):
                 self._locked_track = None  # locked on what turned out to be a TV
         if self._trigger_s is not None and not self.locked:
             # whoever starts speaking after the cue: not a track that was already talking (a TV)
