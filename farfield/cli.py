@@ -119,7 +119,8 @@ def process_cmd(
     enroll: list[str] = typer.Option([], help="NAME=FILE: label this person NAME (repeatable)."),
     sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector."),
     trigger: list[float] = typer.Option([], help="SECONDS: an external cue (wake word, gaze) at this time of the "
-                                        "input; the target locks on whoever starts speaking next (repeatable)."),
+                                        "input; the target locks on whoever starts speaking next (repeatable). With "
+                                        "cues, nobody is the target outside a lock."),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
     length as the input, aligned with it), OUT/target.wav (the target speaker's stream), OUT/diarization.rttm,
@@ -155,7 +156,8 @@ def process_cmd(
                     assert len(sec) == 2
                 except (ValueError, AssertionError):
                     raise ValueError(f"--sector expects CENTRE_DEG,HALF_WIDTH_DEG, got {sector!r}") from None
-            extra = {"diarizer": dia, "target": TargetSelector(enrolled=names, sector=sec)}
+            extra = {"diarizer": dia, "target": TargetSelector(enrolled=names, sector=sec,
+                                                               require_trigger=bool(trigger))}
         if trigger and not diarize:
             raise ValueError("--trigger needs diarization (the target policy that takes cues runs on its labels); "
                              "drop --no-diarize")

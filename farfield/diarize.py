@@ -10,12 +10,22 @@ ends sooner), its audio so far is embedded (Resemblyzer) and given a speaker lab
 and a new label ``spk<N>`` is created when nobody is similar enough. Overlapping speech on two tracks gets both
 labels. Closed segments refine the speaker's centroid. ``embeddings=False`` labels by track only (no torch).
 Labels of a segment are final when emitted; the label delay is ``label_after_s`` plus the VAD onset.
+
+Enrolled people are recognised two ways. Directly, when a segment's embedding is close to the enrolment
+(``enrolled_threshold``). And relatively: a clean close-talk enrolment and a reverberant beam of the same person
+are often no closer than two different people through the same room (and learned speakers can mix two voices
+the embeddings confuse). So each track also keeps its own voice (the mean embedding of its segments), and once
+tracks have enough speech, the track whose voice is clearly the closest to an enrolment (``identify_floor``,
+``identify_margin`` over the runner-up track) is *identified* as that person: from then on its segments carry
+the name, a ``speaker_identified`` event says so, and :meth:`OnlineDiarizer.final_label` names its earlier
+segments too. Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
+from the target policy's playback zones) are never identified.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,7 +45,8 @@ class SpeakerSegment:
 
 @dataclass(frozen=True)
 class Event:
-    """A timestamped event: ``speech_start``, ``speech_end``, ``new_speaker``, ``target_changed``, ``barge_in``."""
+    """A timestamped event: ``speech_start``, ``speech_end``, ``new_speaker``, ``speaker_identified``,
+    ``target_changed``, ``barge_in``."""
 
     time_s: float
     type: str
@@ -74,6 +85,8 @@ class _TrackState:
     seg_labelled: bool = False
     seg_speaker: str | None = None  # label of the open segment (None: not labelled yet, or leakage)
     azimuth_deg: float = 0.0
+    voice: np.ndarray | None = None  # duration-weighted sum of the embeddings of its closed segments
+    voice_s: float = 0.0
 
 
 class OnlineDiarizer:
@@ -95,6 +108,9 @@ class OnlineDiarizer:
             stream (what it holds then is the other talker leaking through the beam's sidelobes). Overlapping
             talkers get both labels when their streams are within this margin. 2 dB was chosen on scenes apart
             from the benchmark's (meeting / factory DER 0.40 / 0.43 at 4 dB, 0.30 / 0.38 at 2 dB).
+        identify_floor, identify_margin, identify_min_s: the relative recognition of enrolled people (see
+            above): the closest track with at least ``identify_min_s`` of speech, at cosine ``identify_floor`` or
+            more, and ``identify_margin`` above every other such track.
         detection_hold_s: a track's stream also counts as silent unless the localizer detected the track (a
             :class:`~farfield.track.TrackRow` with ``detected``) within this many seconds; a track that only
             coasts through a pause hears leakage. SRP-PHAT peaks separate talkers far better than the beams'
@@ -106,7 +122,8 @@ class OnlineDiarizer:
                  label_after_s: float = 0.8, threshold: float = 0.6, enrolled_threshold: float = 0.7,
                  track_bonus: float = 0.12, direction_bonus: float = 0.15, direction_deg: float = 20.0,
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
-                 detection_hold_s: float | None = 0.1) -> None:
+                 detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
+                 identify_min_s: float = 2.0) -> None:
         self.sample_rate = int(sample_rate)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
@@ -118,6 +135,8 @@ class OnlineDiarizer:
         self.max_buffer = int(max_buffer_s * sample_rate)
         self._dominance = 10 ** (-dominance_db / 10)
         self.detection_hold_s = None if detection_hold_s is None else float(detection_hold_s)
+        self.identify_floor, self.identify_margin = float(identify_floor), float(identify_margin)
+        self.identify_min_s = float(identify_min_s)
         self.speakers: dict[str, _Speaker] = {}
         self.reset()
 
@@ -137,6 +156,8 @@ class OnlineDiarizer:
         self._block = 0
         self._last_row_block: dict[int, int] = {}
         self._last_detected_s: dict[int, float] = {}
+        self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
+        self.playback_tracks: set[int] = set()  # tracks a target policy judged TV / radio: never identified
         self.label_delays_s: list[float] = []
 
     def enroll(self, name: str, audio: np.ndarray, sample_rate: int) -> None:
@@ -159,6 +180,8 @@ class OnlineDiarizer:
 
     def _assign(self, st: _TrackState, tid: int, audio: np.ndarray, now_s: float, events: list) -> str:
         """Label for a segment on track ``tid``."""
+        if tid in self.identified:
+            return self.identified[tid]
         if not self.embeddings:
             name = st.speaker or f"spk{tid}"
             if name not in self.speakers:
@@ -189,16 +212,46 @@ class OnlineDiarizer:
         events.append(Event(now_s, "new_speaker", name, tid))
         return name
 
-    def _update_centroid(self, name: str, audio: np.ndarray, az: float, now_s: float) -> None:
+    def _update_centroid(self, name: str, st: _TrackState, audio: np.ndarray, now_s: float) -> None:
+        """A closed segment of ``name`` on a track: refine the speaker's centroid and the track's voice."""
         sp = self.speakers[name]
-        sp.azimuth_deg, sp.last_s = az, now_s
-        if not self.embeddings or sp.enrolled or audio.size < self.sample_rate:
+        sp.azimuth_deg, sp.last_s = st.azimuth_deg, now_s
+        if not self.embeddings or audio.size < self.sample_rate:
             return
         e = self.encoder.embed(audio, self.sample_rate)
         w = audio.size / self.sample_rate
+        st.voice = e * w if st.voice is None else st.voice + e * w
+        st.voice_s += w
+        if sp.enrolled:
+            return
         c = e if sp.centroid is None else (sp.centroid * sp.weight + e * w)
         sp.centroid = (c / np.linalg.norm(c)).astype(np.float32)
         sp.weight += w
+
+    def _identify(self, now_s: float, events: list) -> None:
+        """Relative recognition: each enrolled name goes to the track whose voice is clearly the closest to it."""
+        self.identified = {t: n for t, n in self.identified.items() if t not in self.playback_tracks}
+        voices = {tid: st.voice / np.linalg.norm(st.voice) for tid, st in self._tracks.items()
+                  if st.voice is not None and st.voice_s >= self.identify_min_s and tid not in self.playback_tracks}
+        for person in (sp for sp in self.speakers.values() if sp.enrolled):
+            cos = sorted(((float(np.dot(v, person.centroid)), tid) for tid, v in voices.items()), reverse=True)
+            if not cos:
+                return
+            best, tid = cos[0]
+            runner_up = cos[1][0] if len(cos) > 1 else -1.0
+            if best < self.identify_floor or best - runner_up < self.identify_margin:
+                continue
+            if self.identified.get(tid) is not None:
+                continue  # already this person's (or another enrolled person's) track
+            self.identified = {k: v for k, v in self.identified.items() if v != person.name}
+            self.identified[tid] = person.name
+            events.append(Event(now_s, "speaker_identified", person.name, tid, {"cosine": round(best, 3)}))
+
+    def final_label(self, segment: SpeakerSegment) -> SpeakerSegment:
+        """``segment`` with the name its track was identified as by now (earlier segments of an identified track
+        carry a learned label)."""
+        name = self.identified.get(segment.track_id)
+        return segment if name is None or name == segment.speaker else replace(segment, speaker=name)
 
     def _keep_audio(self, st: _TrackState, x: np.ndarray) -> None:
         """Append ``x`` to the track's audio and drop the oldest samples beyond ``max_buffer``."""
@@ -245,6 +298,7 @@ class OnlineDiarizer:
                 before = st.start_sample + st.vad.samples_fed
                 if start > before:  # never happens with Frontend streams (contiguous); keep time straight anyway
                     st.vad.process(np.zeros(start - before))
+                    self._keep_audio(st, np.zeros(start - before))
                 x = np.asarray(audio, float)
                 undetected = (self.detection_hold_s is not None and
                               start / sr - self._last_detected_s.get(tid, -1e9) > self.detection_hold_s)
@@ -265,7 +319,8 @@ class OnlineDiarizer:
                             self.label_delays_s.append(gb / sr - ga / sr)
                     if st.seg_speaker is not None:
                         st.speaker = st.seg_speaker
-                        self._update_centroid(st.speaker, seg_audio, st.azimuth_deg, gb / sr)
+                        self._update_centroid(st.speaker, st, seg_audio, gb / sr)
+                        self._identify(gb / sr, events)
                         segments.append(SpeakerSegment(st.speaker, ga / sr, gb / sr, tid))
                         events.append(Event(gb / sr, "speech_end", st.speaker, tid))
                     st.seg_labelled = False

@@ -134,6 +134,7 @@ class Frontend:
         out.target_id = self.target_id
         out.target = (first * hop - lat, target)
         if self.diarizer is not None:
+            self.diarizer.playback_tracks = set(getattr(self.target, "playback_tracks", ()))
             out.segments, out.events = self.diarizer.process(out)
             if hasattr(self.target, "observe"):
                 self.target.observe(self.diarizer.speaking_tracks())
@@ -249,12 +250,15 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
         more, ev = fe.diarizer.flush(n / sr)
         segments += more
         events += ev
+        # a track identified as an enrolled person later: its earlier segments get the name too
+        segments = [fe.diarizer.final_label(g) for g in segments]
     rtf = (time.perf_counter() - t0) / (n / sr)
     segments = [g for g in segments if g.start_s < n / sr]
     events.sort(key=lambda e: e.time_s)
     target_segs = target_segments(segments, events, n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
-                "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method, "grid": fe.localizer.grid.kind,
+                "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method,
+                "grid": fe.localizer.grid.kind,
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
     return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings, segments, events,
                          target_segs)

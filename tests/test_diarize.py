@@ -19,7 +19,7 @@ def rows(t, *spec):
 def test_playback_zone_is_never_the_target():
     sel = TargetSelector()
     target = None
-    for k in range(900):  # 30 s at 30 updates/s
+    for k in range(1800):  # 60 s at 30 updates/s
         t = k / 30
         tv = {1: "tv"}  # the TV talks all the time from 90 deg
         person = (t % 6) < 2.0  # a person talks a third of the time from 200 deg, quieter
@@ -27,24 +27,36 @@ def test_playback_zone_is_never_the_target():
         sel.observe(active)
         r = rows(t, (1, 90.0, -20.0), *(((2, 200.0, -30.0),) if person else ()))
         target = sel.update(r, t)
-        if t > 15:
+        if t > 30.5:  # playback_min_s
             assert sel.target != "tv"
-    assert sel.is_playback(90.0, 29.9) and not sel.is_playback(200.0, 29.9)
+    assert sel.is_playback(90.0, 59.9) and not sel.is_playback(200.0, 59.9)
     assert target in (2, None)
+
+
+def test_a_talker_who_holds_the_floor_is_not_playback():
+    """Two people take turns, one talking 70 % of the time; they are heard one at a time (turn taking), so the
+    chatty one is no playback zone, unlike a TV heard while others talk."""
+    sel = TargetSelector()
+    for k in range(1800):
+        t = k / 30
+        chatty = (t % 10) < 7.0
+        sel.observe({1: "a"} if chatty else {2: "b"})
+        sel.update(rows(t, (1, 90.0, -20.0)) if chatty else rows(t, (2, 250.0, -20.0)), t)
+    assert sel.playback_zones(59.9) == []
 
 
 def test_one_label_on_a_tv_and_a_person_still_rejects_the_tv():
     """The embeddings cannot tell the TV from a person and give both one label: the TV's track is rejected by
     its direction and the person's track becomes the target."""
     sel = TargetSelector()
-    for k in range(900):
+    for k in range(1800):
         t = k / 30
         person = (t % 6) < 2.0
         sel.observe({1: "spk1", **({2: "spk1"} if person else {})})
         track = sel.update(rows(t, (1, 90.0, -20.0), *(((2, 200.0, -30.0),) if person else ())), t)
-        if t > 15 and person and (t % 6) > 0.5:
+        if t > 30.5 and person and (t % 6) > 0.5:
             assert track == 2 and sel.target == "spk1"
-    assert sel.is_playback(90.0, 29.9) and not sel.is_playback(200.0, 29.9)
+    assert sel.is_playback(90.0, 59.9) and not sel.is_playback(200.0, 59.9)
 
 
 def test_sector_and_enrolled_policies_beat_loudness():
@@ -94,6 +106,70 @@ def test_trigger_skips_a_track_that_was_already_talking():
         sel.observe({1: "spk1", **({2: "spk1"} if person else {})}, t)
         track = sel.update(rows(t, (1, 90.0, -10.0), *(((2, 200.0, -30.0),) if person else ())), t)
     assert sel.locked and track == 2
+
+
+def test_exclusive_policies_leave_no_target_while_the_chosen_person_is_silent():
+    """Enrolled "alice" talks, then only "bob" talks: by default (exclusive) bob never becomes the target; with
+    exclusive=False the policies only rank and bob takes over."""
+    def run(**kw):
+        sel, seen = TargetSelector(enrolled="alice", keep_s=1.0, **kw), []
+        for k in range(120):
+            t = k / 30
+            alice = t < 1.0
+            sel.observe({1: "alice"} if alice else {2: "bob"}, t)
+            sel.update(rows(t, (1, 0.0, -30.0), (2, 90.0, -10.0)), t)
+            seen.append(sel.target)
+        return seen
+    seen = run()
+    assert seen[10] == "alice" and "bob" not in seen and seen[-1] is None
+    assert run(exclusive=False)[-1] == "bob"
+
+
+def test_a_track_keeps_its_label_while_its_new_segment_is_labelled():
+    """alice's track pauses and starts again: the new segment is unlabelled for its first 0.8 s, but the track
+    last carried alice, so she is the target from her first words."""
+    sel = TargetSelector(enrolled="alice", keep_s=0.5)
+    sel.observe({1: "alice"}, 0.0)
+    sel.update(rows(0.0, (1, 0.0, -30.0)), 0.0)
+    for k in range(30):  # 1 s pause: the target is dropped after keep_s
+        sel.observe({}, 0.1 + k / 30)
+        sel.update(rows(0.1 + k / 30, (1, 0.0, -30.0)), 0.1 + k / 30)
+    assert sel.target is None
+    sel.observe({1: None}, 1.2)
+    assert sel.update(rows(1.2, (1, 0.0, -30.0)), 1.2) == 1
+
+
+def test_require_trigger_has_no_target_outside_a_lock():
+    sel = TargetSelector(require_trigger=True, lock_timeout_s=1.0)
+    targets = []
+    for k in range(240):
+        t = k / 30
+        if k == 60:
+            sel.trigger(t)
+        person = 2.5 <= t < 3.5
+        sel.observe({1: "spk1", **({2: "spk2"} if person else {})}, t)
+        targets.append(sel.update(rows(t, (1, 90.0, -10.0), *(((2, 200.0, -30.0),) if person else ())), t))
+    assert set(targets[:75]) == {None}  # the TV-like track 1 talks all along: never the target
+    assert targets[80] == 2  # locked on whoever started after the cue
+    assert targets[-1] is None  # the lock timed out (1 s silent), then keep_s (2 s) passed: nobody
+
+
+def test_trigger_skips_a_tv_that_paused_just_before_the_cue():
+    """The localizer loses a TV for a moment right at the cue and it "starts" again before the person does: it was
+    heard within trigger_quiet_s before the cue, so the lock goes to the person."""
+    def run(quiet_s):
+        sel = TargetSelector(trigger_quiet_s=quiet_s)
+        for k in range(120):
+            t = k / 30
+            tv = not (0.8 <= t < 1.1)  # the TV's track is silent from 0.8 s to 1.1 s
+            person = t >= 1.5
+            sel.observe({**({1: "spk1"} if tv else {}), **({2: "spk2"} if person else {})}, t)
+            if k == 30:
+                sel.trigger(t)
+            track = sel.update(rows(t, (1, 90.0, -10.0), *(((2, 200.0, -30.0),) if person else ())), t)
+        return track
+    assert run(1.5) == 2
+    assert run(0.0) == 1  # without the rule the TV's restart wins
 
 
 def test_unlabelled_track_can_be_the_target_and_its_label_is_announced():
@@ -248,3 +324,36 @@ def test_enrollment_names_a_known_voice():
             b_ = FrontendBlock(rows((start + s) / 16000, (tid, 0.0, -20.0)), {tid: [(start + s, x[s: s + 1600])]})
             labels += [g.speaker for g in d.process(b_)[0]]
     assert labels == ["alice", "bob", "alice"]
+
+
+def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
+    """Direct matching off (enrolled_threshold 0.99, as when a close-talk enrolment and a far beam are no closer
+    than two people): alice's track is still identified as the track clearly closest to her enrolment, and
+    final_label names its segments from before the identification too."""
+    pytest.importorskip("torch")
+    pytest.importorskip("resemblyzer")
+    from farfield.sim.voices import EspeakBank
+
+    rng = np.random.default_rng(1)
+    a, b = EspeakBank().voices(2, 16000, rng)
+    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99)
+    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    segs, events = [], []
+    t = 0
+    for turn in range(6):  # alice on track 1 and bob on track 2 take turns; both beams run all along
+        voice, tid = (a, 1) if turn % 2 == 0 else (b, 2)
+        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
+        quiet = 1e-4 * rng.standard_normal(x.size)
+        for s in range(0, x.size, 1600):
+            blk = FrontendBlock(rows((t + s) / 16000, (1, 0.0, -20.0), (2, 120.0, -20.0)),
+                                {k: [(t + s, (x if k == tid else quiet)[s: s + 1600])] for k in (1, 2)})
+            out = d.process(blk)
+            segs += out[0]
+            events += out[1]
+        t += x.size
+    ident = [e for e in events if e.type == "speaker_identified"]
+    assert [(e.speaker, e.track_id) for e in ident] == [("alice", 1)]
+    final = [d.final_label(g) for g in segs]
+    assert {g.speaker for g in final if g.track_id == 1} == {"alice"}
+    assert "alice" not in {g.speaker for g in final if g.track_id == 2}
+    assert any(g.speaker != "alice" for g in segs if g.track_id == 1)  # labelled before the identification

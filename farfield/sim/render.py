@@ -353,10 +353,15 @@ def render_recipe_scene(recipe: Recipe | str | Path, seed: int, index: int, *, s
             elif typ == "robot_self_noise":  # inside the robot, just below the array
                 off = rng.uniform(0.1, 0.25) * np.array([np.cos(yaw), np.sin(yaw), 0.0])
                 pos = array_pos + off + np.array([0, 0, -rng.uniform(0.1, 0.3)])
+            elif typ in PLAYBACK_TYPES:  # apart from the talkers: a TV in line with a person cannot be told apart
+                pos = _place(rng, room, array_pos, nz["distance_m"], nz["height_m"], name, azs,
+                             float(tk["min_separation_deg"]))
             else:
                 pos = _place(rng, room, array_pos, nz["distance_m"], nz["height_m"], name)
             if typ in PLAYBACK_TYPES:
-                track, u = _continuous_speech(bank.voices(int(rng.integers(1, 3)), sr, rng), n, sr, rng)
+                presenters = bank.voices(int(rng.integers(1, 3)), sr, rng)
+                params["voices"] = [v.describe() for v in presenters]
+                track, u = _continuous_speech(presenters, n, sr, rng)
                 if typ == "radio":
                     track = track + _music_bed(n, sr, rng)
                 src = Source(name, "playback", track, pos[None], np.zeros(1), params=params)
