@@ -20,6 +20,7 @@ from .geometry import azimuth_difference_deg
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
 _BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
+_NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
 
 
@@ -74,8 +75,10 @@ class TargetSelector:
       label of its last labelled segment while a new segment is being labelled, so the target starts with the
       person's first words);
     - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot);
-    - ``nearest``: +1 for the loudest talker (steered power; near talkers are louder and less reverberant),
-      +0.5 for the second;
+    - ``nearest``: the talker nearest the device: the one whose speech has been loudest at the array (the upper
+      quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
+      louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
+      ``0.5 s`` yet is ranked by its power now;
     - ``trigger``: after :meth:`trigger` (a wake word, a vision cue, a button) lock on whoever starts speaking
       first within ``trigger_window_s`` (not a track that was talking already, such as a TV, nor one heard in the
       ``trigger_quiet_s`` before the cue: a TV whose speech the localizer lost for a moment): that track (the
@@ -84,7 +87,9 @@ class TargetSelector:
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
-    target (after ``keep_s``), rather than whoever else is talking. ``exclusive=False``: the policies only rank.
+    target (after ``keep_s``), rather than whoever else is talking. With ``nearest`` alone, only the nearest
+    talker heard in the last ``nearest_memory_s`` (or a track within 20 deg of where they were) can be the target:
+    a farther person speaking in between is a bystander. ``exclusive=False``: the policies only rank.
 
     Playback rejection (always on): a TV or radio plays on from one place whether or not people talk, while
     people take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer
@@ -107,11 +112,13 @@ class TargetSelector:
                  trigger_window_s: float = 4.0, trigger_quiet_s: float = 1.5, lock_timeout_s: float = 3.0,
                  keep_s: float = 2.0, playback_window_s: float = 60.0, playback_fraction: float = 0.45,
                  playback_overlap: float = 0.15, playback_width_deg: float = 10.0, playback_min_s: float = 30.0,
-                 hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False) -> None:
+                 hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
+                 nearest_memory_s: float = 30.0) -> None:
         self.enrolled = {enrolled} if isinstance(enrolled, str) else set(enrolled or ())
         self.sector = sector
         self.nearest = bool(nearest)
         self.exclusive, self.require_trigger = bool(exclusive), bool(require_trigger)
+        self.nearest_memory_s = float(nearest_memory_s)
         self.trigger_window_s, self.lock_timeout_s, self.keep_s = trigger_window_s, lock_timeout_s, keep_s
         self.trigger_quiet_s = float(trigger_quiet_s)
         self.playback_window_s, self.playback_fraction = float(playback_window_s), float(playback_fraction)
@@ -131,6 +138,8 @@ class TargetSelector:
         self._track_label: dict[int, str] = {}  # the last label each track carried
         self._track_dir: dict[int, complex] = {}  # smoothed unit direction of each track
         self.playback_tracks: set[int] = set()  # tracks in a playback zone at the last update
+        self._levels: dict[int, deque] = {}  # per track: (time_s, power_db, azimuth) while it spoke (nearest_memory_s)
+        self._nearest: tuple[int, float] | None = None  # the nearest talker's track and its last azimuth
         self._onset: dict[int, float] = {}  # when each speaking track was first seen speaking (this run)
         self._last_spoke: dict[int, float] = {}  # when each track was last seen speaking
         self._busy: set[int] = set()  # tracks that spoke within trigger_quiet_s before the last cue
@@ -216,6 +225,7 @@ class TargetSelector:
             self._set(None, time_s)  # the target turned out to be a TV: drop it now, not after keep_s
         cands = {tid: by_id[tid] for tid in self._speaking
                  if tid in by_id and not self._in_zones(heading[tid], zones)}
+        closeness = self._closeness(cands, time_s)
         # the lock: the locked track stays the only candidate until it has been silent for the timeout
         if self.locked:
             if self._locked_track in cands:
@@ -237,6 +247,9 @@ class TargetSelector:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
             cands = {t: r for t, r in cands.items() if self._is_enrolled(t) or self._in_sector(r)}
+        elif self.exclusive and self.nearest and self._nearest is not None:
+            tid, az = self._nearest
+            cands = {t: r for t, r in cands.items() if t == tid or azimuth_difference_deg(heading[t], az) <= 20.0}
         choice = None
         if cands:
             score = dict.fromkeys(cands, 0.0)
@@ -246,7 +259,7 @@ class TargetSelector:
                 if self._in_sector(cands[t]):
                     score[t] += 2.0
             if self.nearest:
-                for k, t in enumerate(sorted(cands, key=lambda t: -cands[t].power_db)[:2]):
+                for k, t in enumerate(sorted(cands, key=lambda t: -closeness[t])[:2]):
                     score[t] += (1.0, 0.5)[k]
             choice = max(score, key=score.get)
             if self._target_track in cands and score[self._target_track] >= score[choice]:
@@ -271,6 +284,29 @@ class TargetSelector:
             self._set(choice, time_s)  # the target's segment got its label
         self._challenger = None
         return self._target_track
+
+    def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
+        """Record the level of the tracks speaking now (outside playback zones), forget levels older than
+        ``nearest_memory_s``, find the nearest talker (``self._nearest = (track, azimuth)`` or ``None``) and
+        return each candidate's level: the upper quartile of its speech, or its power now while it has little."""
+        for tid, r in cands.items():
+            if getattr(r, "detected", True):
+                self._levels.setdefault(tid, deque()).append((time_s, r.power_db, r.azimuth_deg))
+        level = {}
+        for tid in list(self._levels):
+            q = self._levels[tid]
+            while q and q[0][0] < time_s - self.nearest_memory_s:
+                q.popleft()
+            if not q or tid in self.playback_tracks:
+                del self._levels[tid]
+            elif len(q) >= _NEAREST_MIN_UPDATES:
+                level[tid] = float(np.percentile([p for _, p, _ in q], 75))
+        if level:
+            tid = max(level, key=level.get)
+            self._nearest = (tid, self._levels[tid][-1][2])
+        else:
+            self._nearest = None
+        return {t: level.get(t, r.power_db) for t, r in cands.items()}
 
     def _is_enrolled(self, track: int) -> bool:
         label = self._speaking.get(track) or self._track_label.get(track)

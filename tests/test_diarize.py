@@ -125,6 +125,23 @@ def test_exclusive_policies_leave_no_target_while_the_chosen_person_is_silent():
     assert run(exclusive=False)[-1] == "bob"
 
 
+def test_nearest_alone_ignores_a_farther_bystander_and_follows_the_near_talker_to_a_new_track():
+    """The near talker (louder) speaks, then a farther one speaks alone: no target rather than the bystander;
+    then the near talker comes back on a new track id from about the same direction: the target again."""
+    def run(**kw):
+        sel, seen = TargetSelector(keep_s=0.5, **kw), []
+        for k in range(180):
+            t = k / 30
+            spk = {1: "near"} if t < 2 else ({2: "far"} if t < 4 else {3: "near"})
+            sel.observe(spk, t)
+            rs = {1: (1, 30.0, -20.0), 2: (2, 200.0, -32.0), 3: (3, 36.0, -21.0)}
+            seen.append(sel.update(rows(t, *(rs[tid] for tid in spk)), t))
+        return seen
+    seen = run()
+    assert seen[30] == 1 and 2 not in seen and seen[100] is None and seen[-1] == 3
+    assert 2 in run(exclusive=False)
+
+
 def test_a_track_keeps_its_label_while_its_new_segment_is_labelled():
     """alice's track pauses and starts again: the new segment is unlabelled for its first 0.8 s, but the track
     last carried alice, so she is the target from her first words."""
