@@ -104,6 +104,8 @@ class OnlineDiarizer:
             direction bonus applies. direction_bonus 0.15 (was 0.08) was chosen on the 20 held-out scenes below
             (meeting / factory DER 0.155 / 0.49 -> 0.108 / 0.39; 0.25 gives the same meetings, 0.41 factory).
         max_buffer_s: audio kept per track for embedding.
+        forget_after_s: a track whose stream has stopped this long is dead: its open segment is closed and its
+            state freed (a :class:`~farfield.frontend.Frontend` gives every live track a stream in every block).
         dominance_db: a track's stream counts as silent in a block where it is this far below the loudest
             stream (what it holds then is the other talker leaking through the beam's sidelobes). Overlapping
             talkers get both labels when their streams are within this margin. 2 dB was chosen on scenes apart
@@ -123,7 +125,7 @@ class OnlineDiarizer:
                  track_bonus: float = 0.12, direction_bonus: float = 0.15, direction_deg: float = 20.0,
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
                  detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
-                 identify_min_s: float = 2.0) -> None:
+                 identify_min_s: float = 2.0, forget_after_s: float = 1.0) -> None:
         self.sample_rate = int(sample_rate)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
@@ -133,6 +135,7 @@ class OnlineDiarizer:
         self.track_bonus, self.direction_bonus = float(track_bonus), float(direction_bonus)
         self.direction_deg, self.direction_memory_s = float(direction_deg), float(direction_memory_s)
         self.max_buffer = int(max_buffer_s * sample_rate)
+        self.forget_after = int(forget_after_s * sample_rate)
         self._dominance = 10 ** (-dominance_db / 10)
         self.detection_hold_s = None if detection_hold_s is None else float(detection_hold_s)
         self.identify_floor, self.identify_margin = float(identify_floor), float(identify_margin)
@@ -156,6 +159,7 @@ class OnlineDiarizer:
         self._block = 0
         self._last_row_block: dict[int, int] = {}
         self._last_detected_s: dict[int, float] = {}
+        self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
         self.playback_tracks: set[int] = set()  # tracks a target policy judged TV / radio: never identified
         self.label_delays_s: list[float] = []
@@ -339,6 +343,7 @@ class OnlineDiarizer:
                             self.label_delays_s.append((end_sample - ga) / sr)
                             events.append(Event(ga / sr, "speech_start", st.speaker, tid,
                                                 {"labelled_at_s": round(end_sample / sr, 3)}))
+        self._forget_dead_tracks(block, segments, events)
         self._block += 1
         return segments, events
 
@@ -351,18 +356,37 @@ class OnlineDiarizer:
     def flush(self, end_s: float) -> tuple[list[SpeakerSegment], list[Event]]:
         """Close open segments at the end of a recording."""
         segments, events = [], []
-        sr = self.sample_rate
         for tid, st in self._tracks.items():
-            for a, b in st.vad.flush():
-                ga, gb = st.start_sample + a, min(st.start_sample + b, int(end_s * sr))
-                if gb <= ga:
-                    continue
-                if not st.seg_labelled:
-                    st.seg_speaker = self._assign(st, tid, self._segment_audio(st, ga, gb), ga / sr, events)
-                    if st.seg_speaker is not None:
-                        events.append(Event(ga / sr, "speech_start", st.seg_speaker, tid))
-                if st.seg_speaker is None:
-                    continue
-                segments.append(SpeakerSegment(st.seg_speaker, ga / sr, gb / sr, tid))
-                events.append(Event(gb / sr, "speech_end", st.seg_speaker, tid))
+            self._close_track(tid, st, int(end_s * self.sample_rate), segments, events)
         return segments, events
+
+    def _close_track(self, tid: int, st: _TrackState, end_sample: int, segments: list, events: list) -> None:
+        """Close the open segment of a track that ends (the recording ends, or the track died)."""
+        sr = self.sample_rate
+        for a, b in st.vad.flush():
+            ga, gb = st.start_sample + a, min(st.start_sample + b, end_sample)
+            if gb <= ga:
+                continue
+            if not st.seg_labelled:
+                st.seg_speaker = self._assign(st, tid, self._segment_audio(st, ga, gb), ga / sr, events)
+                if st.seg_speaker is not None:
+                    events.append(Event(ga / sr, "speech_start", st.seg_speaker, tid))
+            if st.seg_speaker is None:
+                continue
+            segments.append(SpeakerSegment(st.seg_speaker, ga / sr, gb / sr, tid))
+            events.append(Event(gb / sr, "speech_end", st.seg_speaker, tid))
+
+    def _forget_dead_tracks(self, block, segments: list, events: list) -> None:
+        """Tracks whose streams stopped ``forget_after_s`` ago died: close their segments and free their state
+        (audio buffer, VAD), so memory stays bounded in a long live run."""
+        for chunks in block.streams.values():
+            for start, audio in chunks:
+                self._now_sample = max(self._now_sample, start + len(audio))
+        for tid in [t for t in self._tracks if t not in block.streams]:
+            st = self._tracks[tid]
+            last = st.start_sample + st.vad.samples_fed
+            if self._now_sample - last > self.forget_after:
+                self._close_track(tid, st, last, segments, events)
+                del self._tracks[tid]
+                self._last_row_block.pop(tid, None)
+                self._last_detected_s.pop(tid, None)

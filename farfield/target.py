@@ -221,6 +221,11 @@ class TargetSelector:
             u = np.exp(1j * np.radians(r.azimuth_deg))
             self._track_dir[r.track_id] = self._track_dir.get(r.track_id, u) * (1 - _DIR_ALPHA) + u * _DIR_ALPHA
         heading = {tid: float(np.degrees(np.angle(self._track_dir[tid]))) for tid in by_id}
+        # forget dead tracks (rows name every live track; levels stay for nearest_memory_s)
+        live = set(by_id) | set(self._speaking)
+        for d in (self._track_dir, self._track_label, self._last_spoke):
+            for tid in [t for t in d if t not in live]:
+                del d[tid]
         self.playback_tracks = {tid for tid in by_id if self._in_zones(heading[tid], zones)}
         if self._target_track in self.playback_tracks:
             self._set(None, time_s)  # the target turned out to be a TV: drop it now, not after keep_s

@@ -374,3 +374,22 @@ def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
     assert {g.speaker for g in final if g.track_id == 1} == {"alice"}
     assert "alice" not in {g.speaker for g in final if g.track_id == 2}
     assert any(g.speaker != "alice" for g in segs if g.track_id == 1)  # labelled before the identification
+
+
+def test_dead_tracks_are_closed_and_forgotten():
+    """200 short-lived tracks, one after another: each one's segment comes out about forget_after_s after its
+    stream stops (not at the end), and the diarizer and the target policy keep no state for dead tracks."""
+    rng = np.random.default_rng(3)
+    d, sel = OnlineDiarizer(16000, embeddings=False, vad="energy"), TargetSelector()
+    segs_before_flush = []
+    for k in range(200):
+        x = 1e-4 * rng.standard_normal(16000)
+        x[4000:12000] += 0.3 * rng.standard_normal(8000)  # 0.5 s of "speech" per track
+        for s in range(0, x.size, 1600):
+            t0 = k * 16000 + s
+            b = FrontendBlock(rows(t0 / 16000, (k, float(k % 360), -20.0)), {k: [(t0, x[s: s + 1600])]})
+            segs_before_flush += d.process(b)[0]
+            sel.observe(d.speaking_tracks(), t0 / 16000)
+            sel.update(b.tracks, t0 / 16000)
+        assert len(d._tracks) <= 3 and len(sel._track_dir) <= 3
+    assert len({g.track_id for g in segs_before_flush}) >= 198
