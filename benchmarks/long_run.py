@@ -116,11 +116,10 @@ def main() -> None:
                 mem.append((pos / sr / 60, rss_mb()))
                 next_mark += mark
         wall = time.perf_counter() - t0
+    stages = "diarizer (VAD, embeddings) and target selector" if args.diarize else "target"
     lines = [f"long run: {total / sr / 60:.1f} min of 6-mic audio (meeting_room scene looped), {args.block_ms:g} ms "
              f"blocks, warmed up, {'paced to real time' if args.realtime else 'as fast as possible'}, whole live path "
-             f"(replay, STFT, SRP-PHAT, tracker, beams, "
-             f"{'diarizer (' + fe.diarizer.vad_kind + ' VAD, embeddings) and target selector' if args.diarize else 'target'}"
-             f", Moshi frames), "
+             f"(replay, STFT, SRP-PHAT, tracker, beams, {stages}, Moshi frames), "
              f"{os.cpu_count()} cores",
              f"processed in {wall / 60:.1f} min = {wall / (total / sr):.3f} x real time; {n_blocks} blocks, "
              f"{late} slower than real time (worst {1000 * worst:.1f} ms for a {args.block_ms:g} ms block)",

@@ -21,6 +21,14 @@ def check_sample_rate(sample_rate: Any, *, expected: int | None = None) -> int:
     return sr
 
 
+def check_settings(owner: str, low: float = 0.0, high: float = np.inf, **settings: Any) -> None:
+    """Raise if any of ``settings`` (name=value) is not a finite number within ``[low, high]``."""
+    for name, value in settings.items():
+        ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+        if not ok or not np.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{owner}: {name} must be a finite number from {low:g} to {high:g}, got {value!r}")
+
+
 def check_signals(signals: Any, *, n_channels: int | None = None, name: str = "signals",
                   allow_empty: bool = False, dtype: type = np.float64) -> np.ndarray:
     """Validate a waveform ``(channels, samples)``; return it as a C-contiguous float array.

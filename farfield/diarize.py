@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ._validate import check_sample_rate, check_settings
 from .geometry import azimuth_difference_deg
 from .vad import make_vad
 
@@ -126,7 +127,16 @@ class OnlineDiarizer:
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
                  detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
                  identify_min_s: float = 2.0, forget_after_s: float = 1.0) -> None:
-        self.sample_rate = int(sample_rate)
+        self.sample_rate = check_sample_rate(sample_rate)
+        check_settings("OnlineDiarizer", label_after_s=label_after_s, direction_deg=direction_deg,
+                       direction_memory_s=direction_memory_s, max_buffer_s=max_buffer_s, dominance_db=dominance_db,
+                       identify_min_s=identify_min_s, forget_after_s=forget_after_s, track_bonus=track_bonus,
+                       direction_bonus=direction_bonus, identify_margin=identify_margin)
+        check_settings("OnlineDiarizer", low=-1.0, high=1.0, enrolled_threshold=enrolled_threshold,
+                       identify_floor=identify_floor)
+        check_settings("OnlineDiarizer", low=-1.0, high=2.0, threshold=threshold)  # cosine + bonuses
+        if detection_hold_s is not None:
+            check_settings("OnlineDiarizer", detection_hold_s=detection_hold_s)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
         self.vad_kind = vad

@@ -15,6 +15,7 @@ from collections import deque
 
 import numpy as np
 
+from ._validate import check_settings
 from .geometry import azimuth_difference_deg
 
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
@@ -115,6 +116,15 @@ class TargetSelector:
                  playback_overlap: float = 0.15, playback_width_deg: float = 10.0, playback_min_s: float = 15.0,
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
                  nearest_memory_s: float = 30.0) -> None:
+        check_settings("TargetSelector", trigger_window_s=trigger_window_s, trigger_quiet_s=trigger_quiet_s,
+                       lock_timeout_s=lock_timeout_s, keep_s=keep_s, playback_window_s=playback_window_s,
+                       playback_min_s=playback_min_s, hold_s=hold_s, nearest_memory_s=nearest_memory_s,
+                       playback_overlap=playback_overlap)
+        check_settings("TargetSelector", high=1.0, playback_fraction=playback_fraction)
+        check_settings("TargetSelector", high=180.0, playback_width_deg=playback_width_deg)
+        if sector is not None and (len(sector) != 2 or not 0 < sector[1] <= 180):
+            raise ValueError(f"TargetSelector: sector must be (centre_az_deg, half_width_deg) with a half width in "
+                             f"(0, 180], got {sector!r}")
         self.enrolled = {enrolled} if isinstance(enrolled, str) else set(enrolled or ())
         self.sector = sector
         self.nearest = bool(nearest)

@@ -316,6 +316,18 @@ def test_bad_input():
         Frontend("respeaker-4mic-hat", 16000, separation=None, diarizer=d)
     with pytest.raises(ValueError, match="unknown VAD"):
         make_vad(16000, "magic")
+    with pytest.raises(ValueError, match="sample_rate"):
+        OnlineDiarizer(0, embeddings=False)
+    with pytest.raises(ValueError, match=r"OnlineDiarizer: forget_after_s must be .* got -1"):
+        OnlineDiarizer(16000, embeddings=False, forget_after_s=-1)
+    with pytest.raises(ValueError, match=r"identify_floor must be a finite number from -1 to 1, got nan"):
+        OnlineDiarizer(16000, embeddings=False, identify_floor=float("nan"))
+    with pytest.raises(ValueError, match=r"TargetSelector: playback_fraction must be .* to 1, got 45"):
+        TargetSelector(playback_fraction=45)
+    with pytest.raises(ValueError, match="TargetSelector: nearest_memory_s"):
+        TargetSelector(nearest_memory_s=float("inf"))
+    with pytest.raises(ValueError, match=r"sector must be \(centre_az_deg, half_width_deg\)"):
+        TargetSelector(sector=(0.0, 0.0))
 
 
 def test_enrollment_names_a_known_voice():
