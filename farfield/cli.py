@@ -312,8 +312,9 @@ def listen_cmd(
             from .frontend import target_segments
 
             more, ev = dia.flush(n / sample_rate)
-            _write_diarization(out, segments + more, sorted(events + ev, key=lambda e: e.time_s),
-                               target_segments(segments + more, events + ev, n / sample_rate), "live")
+            final = [dia.final_label(g) for g in segments + more]  # names of tracks identified later
+            _write_diarization(out, final, sorted(events + ev, key=lambda e: e.time_s),
+                               target_segments(final, events + ev, n / sample_rate), "live")
         (out / "summary.json").write_text(json.dumps({"array": geom.name, "sample_rate": sample_rate,
                                                       "samples": n, "latency_samples": fe.latency_samples,
                                                       "capture": st.as_dict()}, indent=1))
