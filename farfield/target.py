@@ -191,7 +191,7 @@ class TargetSelector:
         """Add one localizer update's detections to the playback statistics and drop those older than the window."""
         azs = np.array([r.azimuth_deg for r in rows if getattr(r, "detected", True)])
         if azs.size:
-            d = np.abs((_BIN_CENTRES[:, None] - azs[None, :] + 180.0) % 360.0 - 180.0)
+            d = azimuth_difference_deg(_BIN_CENTRES[:, None], azs[None, :])
             near, other = (d <= self.playback_width_deg).any(1), (d >= _OTHER_DEG).any(1)
         else:
             near = other = np.zeros(_N_BINS, bool)
@@ -239,8 +239,7 @@ class TargetSelector:
         self.playback_tracks = {tid for tid in by_id if self._in_zones(heading[tid], zones)}
         if self._target_track in self.playback_tracks:
             self._set(None, time_s)  # the target turned out to be a TV: drop it now, not after keep_s
-        cands = {tid: by_id[tid] for tid in self._speaking
-                 if tid in by_id and not self._in_zones(heading[tid], zones)}
+        cands = {tid: by_id[tid] for tid in self._speaking if tid in by_id and tid not in self.playback_tracks}
         closeness = self._closeness(cands, time_s)
         # the lock: the locked track stays the only candidate until it has been silent for the timeout
         if self.locked:
@@ -248,7 +247,7 @@ class TargetSelector:
                 self._locked_last_s = time_s
             elif time_s - self._locked_last_s > self.lock_timeout_s:
                 self._locked_track = None
-            if self._locked_track in by_id and self._in_zones(heading[self._locked_track], zones):
+            if self._locked_track in self.playback_tracks:
                 self._locked_track = None  # locked on what turned out to be a TV
         if self._trigger_s is not None and not self.locked:
             # whoever starts speaking after the cue: not a track that was already talking (a TV)
