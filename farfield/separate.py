@@ -152,15 +152,20 @@ class Separator:
             for s in streams:
                 s.weights = delay_and_sum_weights(steer[s.track_id])
             return
-        if self.method in ("superdirective", "mask-mvdr"):
+        if self.method == "superdirective":
             for s in streams:
                 s.weights = mvdr_weights(steer[s.track_id], self._gamma, diag_eps=1e-3)
-            if self.method == "mask-mvdr":
-                for s in streams:
-                    d = steer[s.track_id]
-                    s.steer_unit = d / np.linalg.norm(d, axis=1, keepdims=True)
-                    s.base_weights = s.weights
+            return
+        if self.method == "mask-mvdr":
+            for s in streams:
+                d = steer[s.track_id]
+                s.steer_unit = d / np.linalg.norm(d, axis=1, keepdims=True)
+                s.base_weights = mvdr_weights(d, self._gamma, diag_eps=1e-3)
+                if s.weights is None or s.mass is None:
                     self._mask_weights(s)
+                else:  # the masked weights follow their own schedule (MASK_WEIGHT_FRAMES); only thin bins move now
+                    thin = s.mass < self.mask_min_frames
+                    s.weights[thin] = s.base_weights[thin]
             return
         R = self._noise_cov()
         scale = np.real(np.trace(R, axis1=1, axis2=2))[:, None, None] / self.array.n_mics
