@@ -15,7 +15,13 @@ Methods, all run on the same mix:
 - pyroomacoustics AuxIVA (20 iterations, projection back to mic 0, as many sources as mics, best matches kept);
 - pyroomacoustics delay-and-sum toward the *true* azimuths (``Beamformer.far_field_weights``, re-referenced from
   the array centre to mic 0, without which its SI-SDR is meaningless);
-- oracle MVDR (Souden) from the true talker images and the true rest-of-mix: the ceiling.
+- oracle MVDR (Souden) from the true talker images and the true rest-of-mix: the ceiling of a beamformer;
+- oracle MVDR + ideal Wiener post-filter: the oracle beam times the gain ``|S|^2 / (|S|^2 + |R|^2)`` computed from
+  the true target ``S`` and residual ``R`` in its output: the ceiling of a beam followed by any post-filter (a
+  time-varying gain per bin; it cannot remove reverberation that lies in the same bins as the direct sound).
+
+- perfect image: the talker's clean reverberant image at mic 0, scored against the direct path only: the ceiling
+  of any method that keeps the reverberant image (MVDR does) instead of removing reverberation.
 
 Also STOI and wideband PESQ (where pystoi / pesq are installed) against the direct path, and the
 real-time factor of farfield's whole streaming chain (STFT, localization, tracking, beams, synthesis) for
@@ -77,14 +83,19 @@ def pra_streams(x: np.ndarray, array_profile, true_az: list[float], sr: int) -> 
     return {"pra AuxIVA": aux, "pra DS (true az)": ds}
 
 
-def oracle(x: np.ndarray, images: list[np.ndarray]) -> list[np.ndarray]:
+def oracle(x: np.ndarray, images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Oracle Souden MVDR streams, and the same streams after an ideal Wiener post-filter."""
     n = x.shape[1]
     X = stft(x)
-    out = []
+    beams, filtered = [], []
     for img in images:
-        w = mvdr_souden_weights(estimate_covariance(stft(img)), estimate_covariance(stft(x - img)))
-        out.append(istft(apply_weights(w, X)[None], 256, n)[0])
-    return out
+        S = stft(img)
+        w = mvdr_souden_weights(estimate_covariance(S), estimate_covariance(X - S))
+        Y, Ys = apply_weights(w, X), apply_weights(w, S)
+        gain = np.abs(Ys) ** 2 / (np.abs(Ys) ** 2 + np.abs(Y - Ys) ** 2 + 1e-20)
+        beams.append(istft(Y[None], 256, n)[0])
+        filtered.append(istft((gain * Y)[None], 256, n)[0])
+    return beams, filtered
 
 
 def quality(streams: list[np.ndarray], targets: list[np.ndarray], sr: int) -> tuple[float, float]:
@@ -128,7 +139,8 @@ def main() -> None:
             for snr in ((5.0,) if args.quick else (0.0, 5.0, 15.0)):
                 conds.append((arr, 2, rt, snr))
         conds.append((arr, 3, 0.6, 5.0))
-    methods = [f"farfield {m}" for m in OURS] + ["farfield sd+WPE", "farfield sd+PF", "pra AuxIVA", "pra DS (true az)", "oracle MVDR"]
+    methods = [f"farfield {m}" for m in OURS] + ["farfield sd+WPE", "farfield sd+PF", "pra AuxIVA", "pra DS (true az)",
+                                                 "oracle MVDR", "oracle MVDR+IWF", "perfect image"]
     rows = []
     qual: dict = {}
     for arr, k, rt, snr in conds:
@@ -143,11 +155,12 @@ def main() -> None:
             outs["farfield sd+PF"] = list(process(x, sr, sc.array,
                                                   separator_options={"postfilter": True}).streams.values())
             outs.update(pra_streams(x, sc.array, az, sr))
-            outs["oracle MVDR"] = oracle(x, [s.image for s in talk])
+            outs["oracle MVDR"], outs["oracle MVDR+IWF"] = oracle(x, [s.image for s in talk])
+            outs["perfect image"] = tg["image"]
             outs["mic 0 (input)"] = [x[0]] * len(talk)
             for m in methods:
                 rows.append((arr, k, rt, snr, m, np.mean(scores(outs[m], x[0], tg["direct"])),
-                             np.mean(scores(outs[m], x[0], tg["image"]))))
+                             np.nan if m == "perfect image" else np.mean(scores(outs[m], x[0], tg["image"]))))
                 qual.setdefault((k, m), []).append(quality(outs[m], tg["direct"], sr))
             qual.setdefault((k, "mic 0 (input)"), []).append(quality(outs["mic 0 (input)"], tg["direct"], sr))
             print(f"{arr} {k} talkers RT60 {rt} SNR {snr}: " + ", ".join(
