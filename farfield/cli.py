@@ -22,6 +22,17 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+def _parse_cue(text: str) -> float | tuple[float, float]:
+    """``--trigger`` value: ``SECONDS`` (a cue) or ``START-END`` (a wake word)."""
+    try:
+        parts = [float(v) for v in text.split("-")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise ValueError(f"--trigger expects SECONDS or START-END (seconds), got {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
 @app.command("arrays")
 def arrays_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the built-in array profiles and their derived facts."""
@@ -118,9 +129,10 @@ def process_cmd(
     vad: str = typer.Option("auto", help="VAD per stream: auto (Silero when torch is installed), silero, energy."),
     enroll: list[str] = typer.Option([], help="NAME=FILE: label this person NAME (repeatable)."),
     sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector."),
-    trigger: list[float] = typer.Option([], help="SECONDS: an external cue (wake word, gaze) at this time of the "
-                                        "input; the target locks on whoever starts speaking next (repeatable). With "
-                                        "cues, nobody is the target outside a lock."),
+    trigger: list[str] = typer.Option([], help="SECONDS: an external cue (gaze, button) at this time of the input; "
+                                      "the target locks on whoever starts speaking next. START-END (seconds): a wake "
+                                      "word heard then; the target locks on whoever said it. Repeatable. With cues, "
+                                      "nobody is the target outside a lock."),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
     length as the input, aligned with it), OUT/target.wav (the target speaker's stream), OUT/diarization.rttm,
@@ -162,7 +174,8 @@ def process_cmd(
             raise ValueError("--trigger needs diarization (the target policy that takes cues runs on its labels); "
                              "drop --no-diarize")
         res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb,
-                      separator_options={"postfilter": postfilter}, triggers=trigger, **extra)
+                      separator_options={"postfilter": postfilter}, triggers=[_parse_cue(c) for c in trigger],
+                      **extra)
     except (ProfileError, ValueError, FileNotFoundError, TypeError, ImportError, RuntimeError) as e:
         _fail(str(e))
     (out / "streams").mkdir(parents=True, exist_ok=True)

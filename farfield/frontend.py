@@ -148,16 +148,24 @@ class Frontend:
         out.target_speaker = getattr(self.target, "target", None)
         return out
 
-    def trigger(self, time_s: float) -> None:
-        """An external cue (wake word, gaze, button) at ``time_s`` seconds of input: the target policy locks on
-        whoever starts speaking next (:meth:`~farfield.target.TargetSelector.trigger`)."""
+    def trigger(self, time_s: float, *, spoken_from_s: float | None = None) -> None:
+        """An external cue at ``time_s`` seconds of input: the target policy locks on whoever starts speaking
+        next (a gaze, a button), or, for a wake word heard from ``spoken_from_s`` to ``time_s``, on whoever
+        said it (:meth:`~farfield.target.TargetSelector.trigger`)."""
         if not hasattr(self.target, "trigger"):
             raise TypeError(f"the target policy {type(self.target).__name__} takes no trigger; use a TargetSelector "
                             "(the default with a diarizer)")
         t = float(time_s)
         if not np.isfinite(t) or t < 0:
             raise ValueError(f"trigger time must be a finite number of seconds >= 0, got {time_s!r}")
-        self.target.trigger(t)
+        if spoken_from_s is None:
+            self.target.trigger(t)
+        else:
+            s0 = float(spoken_from_s)
+            if not np.isfinite(s0) or not 0 <= s0 <= t:
+                raise ValueError(f"a wake word's start must be a finite time from 0 to its end ({t} s), got "
+                                 f"{spoken_from_s!r}")
+            self.target.trigger(t, spoken_from_s=s0)
 
     def set_device_speaking(self, speaking: bool) -> None:
         """Tell the front end whether the device is talking (speech starting meanwhile is a barge-in)."""
@@ -207,14 +215,16 @@ class ProcessResult:
 
 
 def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *,
-            separation: str = "superdirective", block_size: int = 1024, triggers: Sequence[float] = (),
+            separation: str = "superdirective", block_size: int = 1024,
+            triggers: Sequence[float | tuple[float, float]] = (),
             **frontend_options) -> ProcessResult:
     """Localize, track and separate a whole recording ``(n_mics, samples)`` with the streaming :class:`Frontend`.
 
     The input is fed in blocks of ``block_size`` and followed by ``frame_size - hop_size`` zeros so the last
     samples come out; streams are cut to the input length and aligned sample-for-sample with it. ``triggers``:
-    times (s) of external cues (wake word, gaze), each given to :meth:`Frontend.trigger` before the block that
-    holds it, as a live caller would.
+    external cues, each a time (s) that comes before the person speaks (a gaze, a button) or a ``(start_s,
+    end_s)`` pair (a wake word heard then), given to :meth:`Frontend.trigger` before the block that holds its
+    time (the end of a wake word), as a live caller would.
     """
     geom = load_array(array)
     sr = check_sample_rate(sample_rate)
@@ -223,19 +233,21 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     fe = Frontend(geom, sr, separation=separation, **frontend_options)
     segments, events = [], []
     n = x.shape[1]
-    cues = sorted(float(t) for t in triggers)
-    if cues and not all(0.0 <= t <= n / sr for t in cues):
-        raise ValueError(f"trigger times must lie within the recording (0 to {n / sr:.3f} s), got {cues}")
+    cues = sorted(_cue(t) for t in triggers)  # (time_s, spoken_from_s or None)
+    if cues and not all(0.0 <= t <= n / sr for t, _ in cues):
+        raise ValueError(f"trigger times must lie within the recording (0 to {n / sr:.3f} s), got "
+                         f"{[t for t, _ in cues]}")
     if cues and not hasattr(fe.target, "trigger"):
-        fe.trigger(cues[0])  # raises the error that explains it
+        fe.trigger(cues[0][0])  # raises the error that explains it
     padded = np.concatenate([x, np.zeros((geom.n_mics, fe.latency_samples + fe.stft.hop_size))], axis=1)
     rows: list[TrackRow] = []
     streams: dict[int, np.ndarray] = {}
     target = np.zeros(n)
     t0 = time.perf_counter()
     for s in range(0, padded.shape[1], block_size):
-        while cues and cues[0] * sr < s + block_size:
-            fe.trigger(cues.pop(0))
+        while cues and cues[0][0] * sr < s + block_size:
+            t, start = cues.pop(0)
+            fe.trigger(t, spoken_from_s=start)
         b = fe.process(padded[:, s: s + block_size])
         rows += [r for r in b.tracks if r.time_s * sr < n]
         segments += b.segments
@@ -262,6 +274,16 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
     return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings, segments, events,
                          target_segs)
+
+
+def _cue(trigger) -> tuple[float, float | None]:
+    """A cue time ``t`` -> ``(t, None)``; a wake word ``(start, end)`` -> ``(end, start)``."""
+    if np.ndim(trigger) == 0:
+        return float(trigger), None
+    if len(trigger) != 2 or not float(trigger[0]) <= float(trigger[1]):
+        raise ValueError(f"a trigger is a time in seconds or a (start_s, end_s) wake-word span with start <= end, "
+                         f"got {trigger!r}")
+    return float(trigger[1]), float(trigger[0])
 
 
 def target_segments(segments: list, events: list, end_s: float) -> list:

@@ -11,6 +11,7 @@ track_id``):
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
@@ -80,11 +81,17 @@ class TargetSelector:
       quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
       louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
       ``0.5 s`` yet is ranked by its power now;
-    - ``trigger``: after :meth:`trigger` (a wake word, a vision cue, a button) lock on whoever starts speaking
-      first within ``trigger_window_s`` (not a track that was talking already, such as a TV, nor one heard in the
-      ``trigger_quiet_s`` before the cue: a TV whose speech the localizer lost for a moment): that track (the
-      tracker keeps a talker's id through pauses). The lock holds until that track has been silent
-      ``lock_timeout_s``. ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock.
+    - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock
+      on whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``
+      (not a track that was talking already, such as a TV, nor one heard in the ``trigger_quiet_s`` before the
+      cue: a TV whose speech the localizer lost for a moment): that track (the tracker keeps a talker's id
+      through pauses). A wake word is different: its speaker is already talking when the detector fires, so give
+      when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at
+      the wake word's start (the same rules, counted from ``spoken_from_s``; the window from ``end_s``). The
+      lock holds until that track has been silent ``lock_timeout_s``. ``require_trigger=True`` (a wake-word
+      device): nobody is the target outside a lock. Detected onsets lag speech by the tracker's birth and the
+      VAD (0.4-1.1 s in ``benchmarks/diarization.py``); the 1.5 s window keeps a voice that only starts later,
+      often a TV's echo, from taking a lock its addressee's onset missed.
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
@@ -111,7 +118,7 @@ class TargetSelector:
     """
 
     def __init__(self, *, enrolled=None, sector: tuple[float, float] | None = None, nearest: bool = True,
-                 trigger_window_s: float = 4.0, trigger_quiet_s: float = 1.5, lock_timeout_s: float = 3.0,
+                 trigger_window_s: float = 1.5, trigger_quiet_s: float = 1.5, lock_timeout_s: float = 3.0,
                  keep_s: float = 2.0, playback_window_s: float = 60.0, playback_fraction: float = 0.45,
                  playback_overlap: float = 0.15, playback_width_deg: float = 10.0, playback_min_s: float = 15.0,
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
@@ -142,7 +149,8 @@ class TargetSelector:
         self.target: str | None = None
         self._target_track: int | None = None
         self._last_target_s = -1e9
-        self._trigger_s: float | None = None
+        self._trigger_s: float | None = None  # onsets at or after this answer the pending cue
+        self._trigger_deadline = -1e9  # ... if detected by then
         self._locked_track: int | None = None
         self._locked_last_s = -1e9
         self._speaking: dict[int, str | None] = {}
@@ -151,8 +159,9 @@ class TargetSelector:
         self.playback_tracks: set[int] = set()  # tracks in a playback zone at the last update
         self._levels: dict[int, deque] = {}  # per track: (time_s, power_db, azimuth) while it spoke (nearest_memory_s)
         self._nearest: tuple[int, float] | None = None  # the nearest talker's track and its last azimuth
-        self._onset: dict[int, float] = {}  # when each speaking track was first seen speaking (this run)
+        self._onset: dict[int, float] = {}  # when each track was first seen speaking in its latest run
         self._last_spoke: dict[int, float] = {}  # when each track was last seen speaking
+        self._prev_end: dict[int, float] = {}  # when each track's run before the latest one was last heard
         self._busy: set[int] = set()  # tracks that spoke within trigger_quiet_s before the last cue
         # per localizer update: (time_s, per 5-deg bin: detection within playback_width_deg, detection >= 30 deg
         # away); and their running sums over the window
@@ -166,20 +175,32 @@ class TargetSelector:
     def locked(self) -> bool:
         return self._locked_track is not None
 
-    def trigger(self, time_s: float) -> None:
-        """An external cue (wake word, gaze, button) at ``time_s``: lock on the next person to speak."""
-        self._trigger_s = float(time_s)
+    def trigger(self, time_s: float, *, spoken_from_s: float | None = None) -> None:
+        """An external cue at ``time_s``: lock on the next person to start speaking (a gaze, a button). For a wake
+        word heard from ``spoken_from_s`` to ``time_s``: lock on the person who started speaking when it began."""
+        start = float(time_s) if spoken_from_s is None else float(spoken_from_s)
+        if not (math.isfinite(start) and math.isfinite(time_s)) or start > time_s:
+            raise ValueError(f"trigger: spoken_from_s must be a finite time at or before time_s ({time_s!r}), "
+                             f"got {spoken_from_s!r}")
+        self._trigger_s, self._trigger_deadline = start, float(time_s) + self.trigger_window_s
         self._locked_track = None
-        # tracks heard shortly before the cue are talking already (a TV), not answering it
-        self._busy = {t for t, last in self._last_spoke.items() if last >= self._trigger_s - self.trigger_quiet_s}
+        # tracks heard shortly before the cue are talking already (a TV), not answering it; onsets are stamped
+        # when detected, so a track whose latest run began after ``start`` counts by the run before it
+        quiet_from = start - self.trigger_quiet_s
+        self._busy = {t for t, last in self._last_spoke.items()
+                      if (self._prev_end.get(t, -1e9) if self._onset.get(t, -1e9) >= start else last) >= quiet_from}
 
     def observe(self, speaking_tracks: dict[int, str | None], time_s: float | None = None) -> None:
         """The diarizer's ``{track_id: speaker or None}`` of the tracks with speech now (``time_s``: now, which
         dates the onsets the trigger lock needs; by default the time of the last :meth:`update`)."""
         now = self._now if time_s is None else float(time_s)
-        self._speaking = dict(speaking_tracks)
+        before, self._speaking = self._speaking, dict(speaking_tracks)
         self._track_label.update({t: lab for t, lab in self._speaking.items() if lab is not None})
-        self._onset = {t: self._onset.get(t, now) for t in self._speaking}
+        for t in self._speaking:
+            if t not in before:  # a new run of speech
+                if t in self._last_spoke:
+                    self._prev_end[t] = self._last_spoke[t]
+                self._onset[t] = now
         self._last_spoke.update(dict.fromkeys(self._speaking, now))
 
     def pop_events(self) -> list:
@@ -233,7 +254,7 @@ class TargetSelector:
         heading = {tid: float(np.degrees(np.angle(self._track_dir[tid]))) for tid in by_id}
         # forget dead tracks (rows name every live track; levels stay for nearest_memory_s)
         live = set(by_id) | set(self._speaking)
-        for d in (self._track_dir, self._track_label, self._last_spoke):
+        for d in (self._track_dir, self._track_label, self._last_spoke, self._onset, self._prev_end):
             for tid in [t for t in d if t not in live]:
                 del d[tid]
         self.playback_tracks = {tid for tid in by_id if self._in_zones(heading[tid], zones)}
@@ -252,11 +273,11 @@ class TargetSelector:
         if self._trigger_s is not None and not self.locked:
             # whoever starts speaking after the cue: not a track that was already talking (a TV)
             fresh = [t for t in cands if self._onset.get(t, -1e9) >= self._trigger_s and t not in self._busy]
-            if fresh and time_s - self._trigger_s <= self.trigger_window_s:
+            if fresh and time_s <= self._trigger_deadline:
                 self._locked_track = min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db))
                 self._locked_last_s = time_s
                 self._trigger_s = None
-            elif time_s - self._trigger_s > self.trigger_window_s:
+            elif time_s > self._trigger_deadline:
                 self._trigger_s = None
         if self.locked:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}

@@ -11,7 +11,8 @@ runner = CliRunner()
 
 
 def test_help_for_every_command():
-    for cmd in ([], ["arrays"], ["localize"], ["demo"]):
+    for cmd in ([], ["arrays"], ["localize"], ["process"], ["devices"], ["listen"], ["demo"], ["recipes"],
+                ["simulate"], ["eval"]):
         r = runner.invoke(app, cmd + ["--help"])
         assert r.exit_code == 0 and "Usage" in r.output
 
@@ -56,3 +57,24 @@ def test_demo_runs_on_builtin_default(tmp_path):
     assert r.exit_code == 0, r.output
     assert "talker1" in r.output and "recall" in r.output
     assert (tmp_path / "tracks.csv").exists() and (tmp_path / "mix.wav").exists()
+
+
+def test_process_writes_streams_diarization_and_takes_cues(tmp_path, rng):
+    arr = ff.load_array("respeaker-6mic-hat")
+    sr = 16000
+    x = plane_wave(arr, 120, 0, 3 * sr, sr, rng) * 0.1
+    x[:, : sr // 2] *= 0.01
+    wav = tmp_path / "in.wav"
+    sf.write(str(wav), x.T, sr)
+    out = tmp_path / "out"
+    args = ["process", str(wav), "--array", "respeaker-6mic-hat", "--out", str(out), "--channels-are-mics",
+            "--no-embeddings", "--vad", "energy"]
+    r = runner.invoke(app, args + ["--trigger", "0.5-0.9"])
+    assert r.exit_code == 0, r.output
+    for name in ("tracks.csv", "target.wav", "diarization.rttm", "target.rttm", "events.jsonl", "summary.json"):
+        assert (out / name).exists(), name
+    assert list((out / "streams").glob("*.wav"))
+    r = runner.invoke(app, args + ["--trigger", "soon"])
+    assert r.exit_code == 2 and "SECONDS or START-END" in r.output
+    r = runner.invoke(app, args + ["--trigger", "0.9-0.5"])
+    assert r.exit_code == 2 and "start <= end" in r.output

@@ -189,6 +189,43 @@ def test_trigger_skips_a_tv_that_paused_just_before_the_cue():
     assert run(0.0) == 1  # without the rule the TV's restart wins
 
 
+def test_wake_word_locks_on_whoever_said_it():
+    """A TV talks all along; a person says the wake word from 0.8 s to 1.6 s (their track is seen speaking from
+    1.0 s, the detector fires at 1.7 s). Given the wake word's start, the lock goes to them; as a plain cue at
+    1.7 s it cannot (they were talking already)."""
+    def run(**cue):
+        sel = TargetSelector(require_trigger=True)
+        track = None
+        for k in range(90):
+            t = k / 30
+            person = 1.0 <= t < 2.5
+            if k == 51:  # 1.7 s
+                sel.trigger(1.7, **cue)
+            sel.observe({1: "spk1", **({2: "spk2"} if person else {})}, t)
+            track = sel.update(rows(t, (1, 90.0, -10.0), *(((2, 200.0, -30.0),) if person else ())), t) or track
+        return track
+    assert run(spoken_from_s=0.8) == 2
+    assert run() is None
+    with pytest.raises(ValueError, match="spoken_from_s"):
+        TargetSelector().trigger(1.0, spoken_from_s=1.5)
+
+
+def test_trigger_ignores_a_voice_detected_after_the_window():
+    """Nobody answers the cue within trigger_window_s; a voice that starts 2 s later takes no lock."""
+    def run(window_s):
+        sel = TargetSelector(require_trigger=True, trigger_window_s=window_s)
+        sel.trigger(0.0)
+        track = None
+        for k in range(120):
+            t = k / 30
+            voice = t >= 2.0
+            sel.observe({2: "spk2"} if voice else {}, t)
+            track = sel.update(rows(t, *(((2, 200.0, -30.0),) if voice else ())), t) or track
+        return track
+    assert run(1.5) is None
+    assert run(4.0) == 2
+
+
 def test_unlabelled_track_can_be_the_target_and_its_label_is_announced():
     sel = TargetSelector()
     sel.observe({3: None})
@@ -254,6 +291,11 @@ def test_process_trigger_locks_on_the_talker_who_starts_after_the_cue(rng):
 
     with_cue = target_azimuths(triggers=[1.8])
     assert with_cue and all(azimuth_difference_deg(a, person_az) < 15 for a in with_cue)
+    wake_word = target_azimuths(triggers=[(2.0, 2.6)])  # the person's first 0.6 s are a wake word
+    assert wake_word and all(azimuth_difference_deg(a, person_az) < 15 for a in wake_word)
+    with pytest.raises(ValueError, match="wake-word span"):
+        process(sc.mix, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"),
+                triggers=[(2.6, 2.0)])
     with pytest.raises(ValueError, match="within the recording"):
         process(sc.mix, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"), triggers=[9.0])
     with pytest.raises(TypeError, match="takes no trigger"):
