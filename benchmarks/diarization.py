@@ -11,8 +11,9 @@ continuity. Baseline = the same VAD, embeddings and online clustering on the ref
 
 Target selection on 75 s ``home_living_room`` scenes with a TV, per policy: ``enrolled`` (talker1 enrolled from 6 s
 of their voice), ``trigger`` (``require_trigger=True`` and a cue 0.3 s before each turn of talker1 that nobody else
-starts near, like a wake word before each request) and ``nearest`` (no prior; the addressee is the talker nearest
-the array). The target is a track: each target segment (target.rttm)
+starts near, like a glance or a button before each request), ``wake word`` (the same turns, each opened by a 0.6 s
+wake word: the trigger comes when it ends, with its start) and ``nearest`` (no prior; the addressee is the talker
+nearest the array). The target is a track: each target segment (target.rttm)
 is given to the true source nearest its track's direction; reported are the fraction of target time on the
 addressee's track while they speak, the fraction on the TV's track, and how much of the addressee's speech the
 target covers. (Counting target time that merely overlaps TV speech would score any target high: the TV talks
@@ -87,6 +88,7 @@ def run_array(scene, encoder) -> tuple:
 
 WHO_DEG = 20.0
 TARGET_SCENE_S = 75.0
+WAKE_WORD_S = 0.6
 PLAYBACK_MIN_S = TargetSelector().playback_min_s
 
 
@@ -188,7 +190,7 @@ def main() -> None:
     # target selection: 75 s rooms (a TV "plays for a long time"; playback zones need 15 s of history, 60 s window)
     rec = variant("home_living_room", **{"talkers.count": [2, 3], "talkers.walking_prob": 0.0,
                                          "duration_s": TARGET_SCENE_S})
-    stats: dict[str, list] = {"enrolled": [], "trigger": [], "nearest": []}
+    stats: dict[str, list] = {"enrolled": [], "trigger": [], "wake word": [], "nearest": []}
     late: dict[str, list] = {p: [] for p in stats}
     for i in range(args.scenes):
         sc = render_recipe_scene(rec, 5, i)
@@ -201,8 +203,10 @@ def main() -> None:
                 voiced = talker1.dry[np.abs(talker1.dry) > 1e-4]
                 dia.enroll("addressee", voiced[: 6 * sc.sample_rate], sc.sample_rate)
                 kw["enrolled"] = "addressee"
-            cues = trigger_times(sc, "talker1") if policy == "trigger" else []
-            if policy == "trigger":
+            cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
+            if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word
+                cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues]
+            if cues:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
                           triggers=cues)
@@ -211,8 +215,9 @@ def main() -> None:
         print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
     lines.append("")
     lines.append(f"target selection, home_living_room with a TV, {args.scenes} scenes of {TARGET_SCENE_S:.0f} s "
-                 f"(addressee: talker1 for enrolled and trigger, the nearest talker for nearest; trigger: a cue before "
-                 f"each clear turn of talker1, require_trigger=True). A target segment belongs to the source nearest "
+                 f"(addressee: talker1 for enrolled, trigger and wake word, the nearest talker for nearest; trigger: a "
+                 f"cue 0.3 s before each clear turn of talker1; wake word: the first {WAKE_WORD_S} s of those turns "
+                 f"are a wake word; both with require_trigger=True). A target segment belongs to the source nearest "
                  f"its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold mirror images). Whole "
                  f"scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be judged]:")
     for policy in stats:

@@ -90,8 +90,9 @@ class TargetSelector:
       the wake word's start (the same rules, counted from ``spoken_from_s``; the window from ``end_s``). The
       lock holds until that track has been silent ``lock_timeout_s``. ``require_trigger=True`` (a wake-word
       device): nobody is the target outside a lock. Detected onsets lag speech by the tracker's birth and the
-      VAD (0.4-1.1 s in ``benchmarks/diarization.py``); the 1.5 s window keeps a voice that only starts later,
-      often a TV's echo, from taking a lock its addressee's onset missed.
+      VAD (0.4-1.1 s in ``benchmarks/diarization.py``); the 1.5 s window keeps a voice that only starts later
+      (there: mostly phantom tracks on a wall reflection of the TV, and other talkers) from taking a lock whose
+      addressee the tracker missed.
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
