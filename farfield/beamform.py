@@ -91,16 +91,36 @@ def mvdr_souden_weights(target_cov: np.ndarray, noise_cov: np.ndarray, *, refere
 
 def gev_weights(target_cov: np.ndarray, noise_cov: np.ndarray, *, reference_mic: int = 0,
                 diag_eps: float = 1e-3) -> np.ndarray:
-    """Max-SNR (generalised eigenvector) beamformer: principal eigenvector of ``(R_s, R_n)`` per frequency, its
-    phase turned so the target keeps the phase it has at the reference mic. Its gain is arbitrary: follow with
-    :func:`blind_analytic_normalization`."""
+    """Max-SNR (generalised eigenvector) beamformer ``(freq, n_mics)``: principal eigenvector of ``(R_s, R_n)``
+    per frequency (exact, scipy), its phase turned so the target keeps the phase it has at the reference mic. Its
+    gain is arbitrary: follow with :func:`blind_analytic_normalization`. :func:`gev_power_iteration` is the
+    streaming version."""
     Rn = _load(noise_cov, diag_eps)
     out = np.empty(target_cov.shape[:2], dtype=np.complex128)
     for f in range(target_cov.shape[0]):
         _, v = scipy.linalg.eigh(target_cov[f], Rn[f], subset_by_index=[target_cov.shape[1] - 1] * 2)
         out[f] = v[:, 0]
-    c = np.einsum("fm,fm->f", out.conj(), target_cov[:, :, reference_mic])  # ~ w^H a conj(a_ref)
-    return out * (c / (np.abs(c) + 1e-20))[:, None]
+    return _gev_phase(out, target_cov, reference_mic)
+
+
+def gev_power_iteration(target_cov: np.ndarray, noise_cov: np.ndarray, init: np.ndarray, *, iterations: int = 3,
+                        reference_mic: int = 0, diag_eps: float = 1e-3) -> np.ndarray:
+    """:func:`gev_weights` by power iteration ``v <- R_n^-1 R_s v`` from ``init (freq, n_mics)`` (the previous
+    weights, when the covariances move slowly): a few batched Cholesky solves instead of an eigendecomposition
+    per frequency. Unit-norm result, phase as :func:`gev_weights`."""
+    Rn = _load(noise_cov, diag_eps)
+    v = np.asarray(init, dtype=np.complex128)
+    for _ in range(iterations):
+        v = solve_hermitian(Rn, np.einsum("fmn,fn->fm", target_cov, v))
+        v = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-30)
+    return _gev_phase(v, target_cov, reference_mic)
+
+
+def _gev_phase(v: np.ndarray, target_cov: np.ndarray, reference_mic: int) -> np.ndarray:
+    """Turn each frequency's eigenvector so that ``w^H R_s e_ref`` (the target's phase at the reference mic
+    after the beam, up to its own phase) is real and positive."""
+    c = np.einsum("fm,fm->f", v.conj(), target_cov[:, :, reference_mic])
+    return v * (c / (np.abs(c) + 1e-20))[:, None]
 
 
 def blind_analytic_normalization(weights: np.ndarray, noise_cov: np.ndarray) -> np.ndarray:
@@ -109,6 +129,15 @@ def blind_analytic_normalization(weights: np.ndarray, noise_cov: np.ndarray) -> 
     Rw = np.einsum("fmn,fn->fm", noise_cov, weights)
     num = np.sqrt(np.abs(np.einsum("fm,fm->f", Rw.conj(), Rw)) / M)  # sqrt(w^H R R w / M)
     den = np.abs(np.einsum("fm,fm->f", weights.conj(), Rw))  # w^H R w
+    return weights * (num / (den + 1e-20))[:, None]
+
+
+def reference_normalization(weights: np.ndarray, target_cov: np.ndarray, *, reference_mic: int = 0) -> np.ndarray:
+    """Scale GEV weights ``(freq, n_mics)`` so that a rank-one target ``R_s = phi h h^H`` (``h`` its transfer
+    function relative to the reference mic) passes undistorted, as the reference mic hears it:
+    ``w = v (v^H R_s e_ref) / (v^H R_s v)``. For a rank-one target this is the MVDR of :func:`mvdr_souden_weights`."""
+    num = np.einsum("fm,fm->f", weights.conj(), target_cov[:, :, reference_mic])
+    den = np.real(np.einsum("fm,fmn,fn->f", weights.conj(), target_cov, weights))
     return weights * (num / (den + 1e-20))[:, None]
 
 

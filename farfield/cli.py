@@ -116,7 +116,7 @@ def process_cmd(
     input: Path = typer.Argument(..., help="Multichannel wav/flac (device channels), or a folder of mono files."),
     array: str = typer.Option(..., "--array", "-a", help="Built-in profile name (see `farfield arrays`) or a .toml path."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    separation: str = typer.Option("superdirective", help="Beamformer per track: superdirective, mvdr, lcmv, mask-mvdr or das."),
+    separation: str = typer.Option("superdirective", help="Beamformer per track: superdirective, mvdr, lcmv, mask-mvdr, mask-gev or das."),
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
     block_size: int = typer.Option(1024, min=1, help="Samples per block fed to the streaming front end."),
     dereverb: bool = typer.Option(False, help="Online WPE dereverberation before the beamformers (experimental)."),

@@ -16,6 +16,10 @@ tracker update. Methods:
   (a softmax over the tracks' steering fits ``|d^H x|^2 / (|d|^2 |x|^2)`` and a diffuse-noise class). It keeps
   the talker's reverberant image at the reference mic instead of only the direct path. A bin uses superdirective
   weights until its track has gathered ``mask_min_frames`` frames of mask.
+- ``"mask-gev"``: the same masked covariances, max-SNR (generalised eigenvector) weights tracked by a few power
+  iterations per update. Scaled by default so the talker's rank-one part reaches the reference mic undistorted
+  (``gev_normalization="reference"``), or by blind analytic normalisation (``"ban"``), which leaves the
+  output spectrally coloured.
 
 Pre-roll: the last ``preroll_s`` of STFT frames are kept; when a track is born its stream starts with those
 frames beamformed toward it, so the onset that happened while the tracker was still confirming the track is not
@@ -33,12 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .beamform import (delay_and_sum_weights, diffuse_coherence, lcmv_weights, mvdr_souden_weights, mvdr_weights,
+from .beamform import (blind_analytic_normalization, delay_and_sum_weights, diffuse_coherence,
+                       gev_power_iteration, lcmv_weights, mvdr_souden_weights, mvdr_weights, reference_normalization,
                        steering_vectors)
 from .geometry import ArrayGeometry, load_array
 from .stft import StreamingISTFT
 
-METHODS = ("das", "superdirective", "mvdr", "lcmv", "mask-mvdr")
+METHODS = ("das", "superdirective", "mvdr", "lcmv", "mask-mvdr", "mask-gev")
+MASKED = ("mask-mvdr", "mask-gev")  # the methods with masked covariances per track
 
 
 @dataclass
@@ -52,11 +58,12 @@ class _Stream:
     weights: np.ndarray | None = None
     pf_power: np.ndarray | None = None
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
-    steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors ("mask-mvdr")
+    steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors (MASKED methods)
     base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
-    phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance ("mask-mvdr")
+    phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance (MASKED methods)
     phi_n: np.ndarray | None = None  # (F, M, M) mask-weighted noise covariance
     mass: np.ndarray | None = None  # (F,) frames of target mask gathered (decaying)
+    gev: np.ndarray | None = None  # (F, M) unit eigenvectors ("mask-gev"), the next power iteration's start
 
 
 class Separator:
@@ -81,22 +88,28 @@ class Separator:
         postfilter_floor_db: lowest gain of the post-filter; postfilter_oversubtraction: ``beta``.
         max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
             similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
-        mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"``: softmax sharpness of the spatial posterior,
-            time constant of the masked covariances, and the mask mass a bin needs before its Souden weights
+        mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"`` and ``"mask-gev"``: softmax sharpness of the spatial posterior,
+            time constant of the masked covariances, and the mask mass a bin needs before its masked weights
             replace the superdirective ones.
+        gev_normalization: ``"mask-gev"``: ``"reference"`` (undistorted rank-one target at the reference mic) or
+            ``"ban"`` (blind analytic normalisation).
     """
 
     MASK_WEIGHT_FRAMES = 4
-    """``"mask-mvdr"``: its weights are recomputed at least every this many frames."""
+    """Masked methods: their weights are recomputed at least every this many frames."""
 
     def __init__(self, array: ArrayGeometry | str, sample_rate: int, *, frame_size: int = 512, hop_size: int = 256,
                  method: str = "superdirective", reference_mic: int = 0, preroll_s: float = 0.5, keep_s: float = 6.0,
                  noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
                  diffuse_loading: float = 0.05, max_null_coherence: float = 0.9, postfilter: bool = False,
                  postfilter_floor_db: float = -12.0, postfilter_oversubtraction: float = 2.0,
-                 mask_sharpness: float = 80.0, mask_time_s: float = 2.0, mask_min_frames: float = 10.0) -> None:
+                 mask_sharpness: float = 80.0, mask_time_s: float = 2.0, mask_min_frames: float = 10.0,
+                 gev_normalization: str = "reference") -> None:
         if method not in METHODS:
             raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
+        if gev_normalization not in ("reference", "ban"):
+            raise ValueError(f"gev_normalization must be 'reference' or 'ban', got {gev_normalization!r}")
+        self.gev_normalization = gev_normalization
         self.array = load_array(array)
         self.sample_rate = int(sample_rate)
         self.frame_size, self.hop_size = int(frame_size), int(hop_size)
@@ -156,7 +169,7 @@ class Separator:
             for s in streams:
                 s.weights = mvdr_weights(steer[s.track_id], self._gamma, diag_eps=1e-3)
             return
-        if self.method == "mask-mvdr":
+        if self.method in MASKED:
             for s in streams:
                 d = steer[s.track_id]
                 s.steer_unit = d / np.linalg.norm(d, axis=1, keepdims=True)
@@ -201,14 +214,24 @@ class Separator:
         return out
 
     def _mask_weights(self, s: "_Stream") -> None:
-        """``"mask-mvdr"``: Souden weights in the bins with enough mask, the superdirective ones elsewhere."""
+        """Masked methods: Souden MVDR or GEV weights in the bins with enough mask, superdirective elsewhere."""
         s.weights = s.base_weights.copy()
         ok = s.mass >= self.mask_min_frames if s.mass is not None else np.zeros(self.freqs.size, bool)
-        if np.any(ok):
+        if not np.any(ok):
+            return
+        if self.method == "mask-mvdr":
             s.weights[ok] = mvdr_souden_weights(s.phi_s[ok], s.phi_n[ok], reference_mic=self.reference_mic)
+            return
+        if s.gev is None:
+            s.gev = s.base_weights / np.linalg.norm(s.base_weights, axis=1, keepdims=True)  # start at the beam
+        s.gev[ok] = gev_power_iteration(s.phi_s[ok], s.phi_n[ok], s.gev[ok], reference_mic=self.reference_mic)
+        if self.gev_normalization == "ban":
+            s.weights[ok] = blind_analytic_normalization(s.gev[ok], s.phi_n[ok])
+        else:
+            s.weights[ok] = reference_normalization(s.gev[ok], s.phi_s[ok], reference_mic=self.reference_mic)
 
     def _update_masked_covariances(self, X: np.ndarray) -> None:
-        """``"mask-mvdr"``: spatial posteriors of one frame ``X (M, F)`` and the streams' masked covariances."""
+        """Masked methods: spatial posteriors of one frame ``X (M, F)`` and the streams' masked covariances."""
         streams = [s for s in self._streams.values() if s.steer_unit is not None]
         if not streams:
             return
@@ -256,11 +279,11 @@ class Separator:
         if self._dirty and self._streams:
             self._compute_weights(self._active)
             self._dirty = False
-        elif self.method == "mask-mvdr" and self._frame % self.MASK_WEIGHT_FRAMES == 0:
+        elif self.method in MASKED and self._frame % self.MASK_WEIGHT_FRAMES == 0:
             for st in self._streams.values():  # the masked covariances move with every frame
                 if st.base_weights is not None:
                     self._mask_weights(st)
-        if self.method == "mask-mvdr":
+        if self.method in MASKED:
             self._update_masked_covariances(X)
         out = {}
         lat = self.latency_samples

@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 import farfield as ff
 from farfield import kernels
 from farfield.beamform import (apply_weights, blind_analytic_normalization, delay_and_sum_weights,
-                               diffuse_coherence, estimate_covariance, gev_weights, lcmv_weights, mvdr_souden_weights,
-                               mvdr_weights, solve_hermitian, steering_vectors)
+                               diffuse_coherence, estimate_covariance, gev_power_iteration, gev_weights, lcmv_weights,
+                               mvdr_souden_weights, mvdr_weights, reference_normalization, solve_hermitian,
+                               steering_vectors)
 from farfield.frontend import Frontend, place, process
 from farfield.separate import Separator
 from farfield.stft import stft
@@ -91,6 +92,29 @@ def test_souden_and_gev_recover_a_rank_one_target(rng):
     np.testing.assert_allclose(np.angle(np.einsum("fm,fm->f", g.conj(), a) / a[:, 1]), 0.0, atol=1e-6)
 
 
+def test_gev_power_iteration_converges_to_the_exact_eigenvector(rng):
+    M, F = 6, 30
+    a = rng.standard_normal((F, M)) + 1j * rng.standard_normal((F, M))
+    Rs = 3.0 * np.einsum("fm,fn->fmn", a, a.conj()) + 0.3 * random_cov(rng, F, M)  # full rank, clear eigengap
+    Rn = random_cov(rng, F, M)
+    exact = gev_weights(Rs, Rn, reference_mic=2)
+    exact /= np.linalg.norm(exact, axis=1, keepdims=True)
+    start = rng.standard_normal((F, M)) + 1j * rng.standard_normal((F, M))
+    v = gev_power_iteration(Rs, Rn, start, iterations=200, reference_mic=2)
+    np.testing.assert_allclose(v, exact, atol=1e-6)  # same vector, same phase
+    one = gev_power_iteration(Rs, Rn, start, iterations=1, reference_mic=2)
+    assert np.max(np.abs(one - exact)) > 1e-3  # one step from a random start is not there yet
+
+
+def test_reference_normalization_makes_gev_the_souden_mvdr(rng):
+    M, F = 5, 20
+    a = rng.standard_normal((F, M)) + 1j * rng.standard_normal((F, M))
+    Rs = 2.0 * np.einsum("fm,fn->fmn", a, a.conj())
+    Rn = random_cov(rng, F, M)
+    g = reference_normalization(gev_weights(Rs, Rn, diag_eps=0.0), Rs, reference_mic=0)
+    np.testing.assert_allclose(g, mvdr_souden_weights(Rs, Rn, reference_mic=0, diag_eps=0.0), rtol=1e-6, atol=1e-9)
+
+
 def test_estimate_covariance_and_apply_weights_shapes(rng):
     X = rng.standard_normal((3, 5, 7)) + 1j * rng.standard_normal((3, 5, 7))
     R = estimate_covariance(X)
@@ -102,7 +126,7 @@ def test_estimate_covariance_and_apply_weights_shapes(rng):
         estimate_covariance(X[0])
 
 
-@pytest.mark.parametrize("method", ["das", "superdirective", "mvdr", "lcmv", "mask-mvdr"])
+@pytest.mark.parametrize("method", ["das", "superdirective", "mvdr", "lcmv", "mask-mvdr", "mask-gev"])
 def test_separator_passes_a_plane_wave_undistorted_and_aligned(method, rng):
     arr = ff.load_array("respeaker-6mic-hat")
     x = plane_wave(arr, 30.0, 0.0, 16000, 16000, rng)
@@ -132,9 +156,10 @@ def test_separator_suppresses_the_other_talker(rng):
         assert 10 * np.log10(np.sum((g1 * s1) ** 2) / np.sum(resid**2)) > want_db, method
 
 
-def test_mask_mvdr_learns_to_suppress_the_other_talker(rng):
+@pytest.mark.parametrize("masked", ["mask-mvdr", "mask-gev"])
+def test_masked_beams_learn_to_suppress_the_other_talker(rng, masked):
     """Two sources that take turns every 20 ms (as speech does): the masked covariances learn them, and after a
-    second the mask-based MVDR suppresses the other source clearly more than the superdirective beam."""
+    second the mask-based MVDR / GEV suppress the other source clearly more than the superdirective beam."""
     arr = ff.load_array("minidsp-uma8")
 
     def bursts(seed):
@@ -145,14 +170,14 @@ def test_mask_mvdr_learns_to_suppress_the_other_talker(rng):
     x = plane_wave(arr, 45.0, 0.0, 32000, 16000, rng, s1) + plane_wave(arr, 225.0, 0.0, 32000, 16000, rng, s2)
     X = stft(x)
     sir = {}
-    for method in ("superdirective", "mask-mvdr"):
+    for method in ("superdirective", masked):
         sep = Separator(arr, 16000, method=method)
         sep.update_tracks([TrackRow(0.0, 1, 45.0, 0.0, 0.0), TrackRow(0.0, 2, 225.0, 0.0, 0.0)])
         y = np.concatenate([sep.process_frame(X[:, :, t])[1][1] for t in range(X.shape[2])])[256:32256][16000:]
         ref = s1[16000:]
         g = np.dot(y, ref) / np.dot(ref, ref)
         sir[method] = 10 * np.log10(np.sum((g * ref) ** 2) / np.sum((y - g * ref) ** 2))
-    assert sir["mask-mvdr"] > sir["superdirective"] + 3.0, sir
+    assert sir[masked] > sir["superdirective"] + 3.0, sir
 
 
 def test_preroll_starts_stream_before_the_track():
@@ -178,7 +203,7 @@ def scene(rng, n=48000):
     return arr, sc
 
 
-@pytest.mark.parametrize("method", ["superdirective", "mask-mvdr"])
+@pytest.mark.parametrize("method", ["superdirective", "mask-mvdr", "mask-gev"])
 def test_blockwise_frontend_equals_offline_process(rng, method):
     arr, sc = scene(rng)
     off = process(sc.mix, 16000, arr, separation=method, block_size=1024)
@@ -238,6 +263,8 @@ def test_bad_input_is_refused(rng):
         Separator(arr, 16000).process_frame(np.zeros((4, 100), complex))
     with pytest.raises(ValueError, match="reference_mic"):
         Separator(arr, 16000, reference_mic=9)
+    with pytest.raises(ValueError, match="gev_normalization must be 'reference' or 'ban', got 'peak'"):
+        Separator(arr, 16000, method="mask-gev", gev_normalization="peak")
 
 
 def test_online_wpe_kernel_equals_reference(rng):
