@@ -17,9 +17,12 @@ nearest the array). The target is a track: each target segment (target.rttm)
 is given to the true source nearest its track's direction; reported are the fraction of target time on the
 addressee's track while they speak, the fraction on the TV's track, and how much of the addressee's speech the
 target covers. (Counting target time that merely overlaps TV speech would score any target high: the TV talks
-most of the time.) Also the label delay and the real-time factor.
+most of the time.) Also the label delay and the real-time factor of the whole chain (front end, Silero VAD,
+Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one core (numba and torch limited
+to one thread) over the first two meetings.
 
     python benchmarks/diarization.py [--scenes 4] [--out benchmarks/results/diarization.txt]
+    python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
 """
 
 from __future__ import annotations
@@ -162,9 +165,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--one-core-only", action="store_true", help="only measure the one-core real-time factor")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
+    if args.one_core_only:
+        emit([one_core_rtf(enc)], args.out)
+        return
     lines = ["diarization and target selection (simulated rooms, espeak-ng voices)", ""]
     rtfs, delays = [], []
     for label, rec in (("meeting RT60 0.5", variant("meeting_room", **{"room.rt60_s": 0.5, "duration_s": 25.0})),
@@ -232,7 +239,25 @@ def main() -> None:
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "
                  f"embeddings (2 cores): mean {np.mean(rtfs):.2f}, max {np.max(rtfs):.2f}")
+    lines.append(one_core_rtf(enc))
     emit(lines, args.out)
+
+
+def one_core_rtf(encoder) -> str:
+    """Real-time factor of the whole chain on one core (numba and torch limited to one thread), first two
+    meetings; the thread limits stay set afterwards, so call it last."""
+    import numba
+    import torch
+
+    numba.set_num_threads(1)
+    torch.set_num_threads(1)
+    rec = variant("meeting_room", **{"room.rt60_s": 0.5, "duration_s": 25.0})
+    rtfs = []
+    for i in range(2):
+        sc = render_recipe_scene(rec, 11, i)
+        rtfs.append(run_array(sc, encoder)[2] / sc.params["duration_s"])
+    return (f"real-time factor on one core (numba and torch: 1 thread), meetings 0-1: "
+            f"{', '.join(f'{r:.2f}' for r in rtfs)}")
 
 
 if __name__ == "__main__":
