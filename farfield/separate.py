@@ -88,9 +88,9 @@ class Separator:
         postfilter_floor_db: lowest gain of the post-filter; postfilter_oversubtraction: ``beta``.
         max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
             similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
-        mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"`` and ``"mask-gev"``: softmax sharpness of the spatial posterior,
-            time constant of the masked covariances, and the mask mass a bin needs before its masked weights
-            replace the superdirective ones.
+        mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"`` and ``"mask-gev"``: softmax sharpness of
+            the spatial posterior, time constant of the masked covariances, and the mask mass a bin needs before its
+            masked weights replace the superdirective ones.
         gev_normalization: ``"mask-gev"``: ``"reference"`` (undistorted rank-one target at the reference mic) or
             ``"ban"`` (blind analytic normalisation).
     """
