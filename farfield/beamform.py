@@ -108,8 +108,13 @@ def gev_power_iteration(target_cov: np.ndarray, noise_cov: np.ndarray, init: np.
     """:func:`gev_weights` by power iteration ``v <- R_n^-1 R_s v`` from ``init (freq, n_mics)`` (the previous
     weights, when the covariances move slowly): a few batched Cholesky solves instead of an eigendecomposition
     per frequency. Unit-norm result, phase as :func:`gev_weights`."""
-    Rn = _load(noise_cov, diag_eps)
     v = np.asarray(init, dtype=np.complex128)
+    if v.shape != target_cov.shape[:2] or noise_cov.shape != target_cov.shape:
+        raise ValueError(f"need target_cov and noise_cov (freq, n_mics, n_mics) and init (freq, n_mics); got "
+                         f"{target_cov.shape}, {noise_cov.shape} and {v.shape}")
+    if iterations < 1:
+        raise ValueError(f"iterations must be >= 1, got {iterations}")
+    Rn = _load(noise_cov, diag_eps)
     for _ in range(iterations):
         v = solve_hermitian(Rn, np.einsum("fmn,fn->fm", target_cov, v))
         v = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-30)

@@ -104,6 +104,10 @@ def test_gev_power_iteration_converges_to_the_exact_eigenvector(rng):
     np.testing.assert_allclose(v, exact, atol=1e-6)  # same vector, same phase
     one = gev_power_iteration(Rs, Rn, start, iterations=1, reference_mic=2)
     assert np.max(np.abs(one - exact)) > 1e-3  # one step from a random start is not there yet
+    with pytest.raises(ValueError, match=r"init \(freq, n_mics\); got \(30, 6, 6\), \(30, 6, 6\) and \(30, 5\)"):
+        gev_power_iteration(Rs, Rn, start[:, :5])
+    with pytest.raises(ValueError, match="iterations must be >= 1, got 0"):
+        gev_power_iteration(Rs, Rn, start, iterations=0)
 
 
 def test_reference_normalization_makes_gev_the_souden_mvdr(rng):
