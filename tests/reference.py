@@ -95,3 +95,22 @@ def online_wpe_ref(frames, taps, delay, alpha):
             G = G + np.outer(k, y.conj())
             out[:, f, t] = y
     return out
+
+
+
+def kalman_predict_ref(x, P, dt, q):
+    """Predict step of the 6-state constant-velocity Kalman filter with full matrices: ``x (6,)`` = position then
+    velocity, ``P (6, 6)``; white acceleration of intensity ``q``."""
+    I3 = np.eye(3)
+    F = np.block([[I3, dt * I3], [np.zeros((3, 3)), I3]])
+    Q = np.block([[q * dt**3 / 3 * I3, q * dt**2 / 2 * I3], [q * dt**2 / 2 * I3, q * dt * I3]])
+    return F @ x, F @ P @ F.T + Q
+
+
+def kalman_correct_ref(x, P, z, r):
+    """Correct step with a measured position ``z (3,)`` of noise variance ``r`` per axis."""
+    I3 = np.eye(3)
+    H = np.hstack([I3, np.zeros((3, 3))])
+    S = H @ P @ H.T + r * I3
+    K = P @ H.T @ np.linalg.inv(S)
+    return x + K @ (z - H @ x), (np.eye(6) - K @ H) @ P

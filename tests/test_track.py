@@ -79,3 +79,44 @@ def test_tracker_errors():
     tr.update(frame(1.0, []))
     with pytest.raises(ValueError, match="time order"):
         tr.update(frame(0.5, []))
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_per_axis_kalman_equals_the_full_filter(planar):
+    """The tracker keeps the covariance as kron(A, I3) with A 2x2; it must do what the 6x6 matrices do."""
+    from farfield.track import _Track
+    from reference import kalman_correct_ref, kalman_predict_ref
+
+    def normalise(x):  # the tracker's re-normalisation onto the sphere, on the reference state
+        if planar:
+            x[2] = x[5] = 0.0
+        x[:3] /= np.linalg.norm(x[:3])
+        x[3:] -= x[:3] * (x[:3] @ x[3:])
+        return x
+
+    def check(t, x, P):
+        np.testing.assert_allclose(t.P, P, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(np.concatenate([t.u, t.v]), x, rtol=1e-9, atol=1e-12)
+
+    rng = np.random.default_rng(3)
+    tr = ff.Tracker(frame_period_s=0.032, planar=planar)
+    u0 = rng.normal(size=3)
+    if planar:
+        u0[2] = 0.0
+    u0 /= np.linalg.norm(u0)
+    t = _Track(u0, 0.0, -30.0, 0.5, tr.r)
+    x, P = np.concatenate([u0, np.zeros(3)]), t.P.copy()
+    for step in range(40):
+        x, P = kalman_predict_ref(x, P, tr.dt, tr.q)
+        x = normalise(x)
+        tr._predict(t)
+        check(t, x, P)
+        if step % 3 != 2:  # some updates coast
+            z = np.array(t.u) + rng.normal(scale=0.05, size=3)
+            if planar:
+                z[2] = 0.0
+            z /= np.linalg.norm(z)
+            x, P = kalman_correct_ref(x, P, z, tr.r)
+            x = normalise(x)
+            tr._correct(t, z)
+            check(t, x, P)
