@@ -289,11 +289,11 @@ class Localizer:
         refine_sources: SRP-PHAT: with two or more sources, search again near each one (within
             ``min_separation_deg``) with the bins that the others dominate masked out: on small arrays the broad
             peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms 10-20 degrees off in 8 % of
-            the frames). Off by default because of its cost: with ``dominance_fit=0.5`` it raised 2-talker track
-            recall on 48 tuning rooms per array from 0.82 / 0.87 / 0.88 to 0.84 / 0.89 / 0.90 (4- / 6- / 8-mic)
-            and goal-condition recall in the accuracy benchmark from 0.91 to 0.93 (a first version that searched
-            the whole grid, with the same recall on the tuning rooms within 0.01), but an 8-mic 2-talker update
-            took 0.93 instead of 0.76 ms, which puts the streaming chain above 5 % of a core.
+            the frames). Costs about 8 % more time in the streaming chain (8 mics, 2 talkers: 3.6 -> 3.9 % of one
+            core). Off by default: in the accuracy benchmark it raised track recall a little (goal conditions 0.91
+            -> 0.92; 4-mic 2-talker goal cells 0.78 -> 0.79 on average) but also the unmatched estimates on the
+            4-mic array (2-talker rooms 1.99 -> 2.28 per frame, all conditions), which reach the beamformers and
+            the target selector as extra tracks.
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
