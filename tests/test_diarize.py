@@ -78,19 +78,48 @@ def test_trigger_locks_on_first_speaker_until_timeout():
     sel.observe({1: "quiet"})
     sel.update(rows(0.1, (1, 0.0, -40.0)), 0.1)
     assert sel.target == "quiet"
+    for k in range(30):  # the locked person goes on alone past trigger_settle_s (1 s)
+        sel.observe({1: "quiet"})
+        sel.update(rows(0.15 + k / 30, (1, 0.0, -40.0)), 0.15 + k / 30)
     sel.observe({1: "quiet", 2: "loud"})
     for k in range(30):  # a louder person joins: the lock holds
-        sel.update(rows(0.2 + k / 30, (1, 0.0, -40.0), (2, 90.0, -10.0)), 0.2 + k / 30)
+        sel.update(rows(1.2 + k / 30, (1, 0.0, -40.0), (2, 90.0, -10.0)), 1.2 + k / 30)
     assert sel.target == "quiet"
     sel.observe({2: "loud"})
-    sel.update(rows(1.25, (2, 90.0, -10.0)), 1.25)  # the locked person pauses: still the target
+    sel.update(rows(2.25, (2, 90.0, -10.0)), 2.25)  # the locked person pauses: still the target
     assert sel.target == "quiet"
     sel.observe({2: "loud"})
     for k in range(60):  # the locked person stops: after the timeout the loud one takes over
-        sel.update(rows(1.3 + k / 30, (2, 90.0, -10.0)), 1.3 + k / 30)
+        sel.update(rows(2.3 + k / 30, (2, 90.0, -10.0)), 2.3 + k / 30)
     assert sel.target == "loud"
     ev = sel.pop_events()
     assert [e.speaker for e in ev] == ["quiet", "loud"] and all(e.type == "target_changed" for e in ev)
+
+
+@pytest.mark.parametrize("wake_word", [False, True])
+def test_trigger_lock_settles_on_a_louder_voice_that_answers_the_cue(wake_word):
+    """After a cue, a quiet track (a wall reflection) answers first and a louder one (the addressee) 0.3 s later:
+    the lock moves to the louder one within trigger_settle_s, not after it, and never to a track that was talking
+    before the cue. After a wake word (its speaker is the one who started with it) the first lock stays."""
+    def run(loud_from):
+        sel = TargetSelector(trigger_settle_s=1.0)
+        for k in range(30):  # a TV talks before the cue (and after it, louder than everyone)
+            sel.observe({9: "tv"}, k / 30)
+            sel.update(rows(k / 30, (9, 270.0, 0.0)), k / 30)
+        if wake_word:
+            sel.trigger(1.0, spoken_from_s=1.0)
+        else:
+            sel.trigger(1.0)
+        for k in range(30, 120):
+            t = k / 30
+            speaking = {9: "tv", 1: None, **({2: None} if t >= loud_from else {})}
+            sel.observe(speaking, t)
+            track = sel.update(rows(t, (9, 270.0, 0.0), (1, 0.0, -40.0),
+                                    *(((2, 90.0, -20.0),) if t >= loud_from else ())), t)
+        return sel.locked, track
+
+    assert run(1.3) == (True, 1 if wake_word else 2)
+    assert run(2.3) == (True, 1)  # the louder voice came after the settling second: the lock holds
 
 
 def test_trigger_skips_a_track_that_was_already_talking():
