@@ -95,7 +95,7 @@ class TargetSelector:
       addressee the tracker missed. After a cue (not a wake word), for ``trigger_settle_s`` after the lock is
       taken, a louder voice that answers the cue as well (same rules) takes it over: a reflection's track is
       sometimes born a moment before the addressee's own, and it is quieter (on the 8 target rooms of the
-      benchmark, and 8 others, this raised the time the target was right from 83 to 87 % and from 65 to 74 %;
+      benchmark, and 8 others, this raised the time the target was right from 83 to 87 % and from 73 to 80 %;
       after a wake word, whose speaker was already talking, it let the TV take locks: 74 -> 66 %).
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
