@@ -289,11 +289,10 @@ class Localizer:
         refine_sources: SRP-PHAT: with two or more sources, search again near each one (within
             ``min_separation_deg``) with the bins that the others dominate masked out: on small arrays the broad
             peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms 10-20 degrees off in 8 % of
-            the frames). Costs about 8 % more time in the streaming chain (8 mics, 2 talkers: 3.6 -> 3.9 % of one
-            core). Off by default: in the accuracy benchmark it raised track recall a little (goal conditions 0.91
-            -> 0.92; 4-mic 2-talker goal cells 0.78 -> 0.79 on average) but also the unmatched estimates on the
-            4-mic array (2-talker rooms 1.99 -> 2.28 per frame, all conditions), which reach the beamformers and
-            the target selector as extra tracks.
+            the frames). In the accuracy benchmark (one run each way) it raised goal-condition track recall from
+            0.91 to 0.92 (4-mic: 1 talker 0.91 -> 0.94, 2 talkers 0.77 -> 0.79; 8-mic 2 talkers 0.93 -> 0.94; 6-mic
+            unchanged) with slightly fewer unmatched estimates; it costs about 8 % more time in the streaming chain
+            (8 mics, 2 talkers: 3.6 -> 3.9 % of one core).
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
@@ -314,7 +313,7 @@ class Localizer:
                  update_every: int = 2, max_sources: int = 3,
                  min_separation_deg: float = 20.0, min_confidence: float = 0.2, secondary_confidence: float = 0.2,
                  dominance_fit: float = 0.3, min_free_weight: float = 0.1, secondary_ratio: float = 0.8,
-                 min_snr_db: float = 3.0, refine_sources: bool = False,
+                 min_snr_db: float = 3.0, refine_sources: bool = True,
                  refine: bool = True, interp: int | None = None, speed_of_sound: float = SPEED_OF_SOUND) -> None:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
