@@ -42,7 +42,7 @@ def main() -> None:
     for label, kw in [("farfield SRP-PHAT, coarse-to-fine", dict(refine=True)),
                       ("farfield SRP-PHAT, full scan", dict(refine=False))]:
         loc = ff.Localizer(geom, sr, grid=grid, freq_range=band, **kw)
-        loc.process_stft(X[:, :, :8])  # compile / warm up
+        loc.process_stft(X[:, :, :250])  # compile / warm up every code path (2 s: one and two sources)
         loc.reset()
         t0 = time.perf_counter()
         frames = loc.process_stft(X)
