@@ -146,11 +146,11 @@ class SteeredResponse:
         # only lags within the largest physical TDOA matter: keep a window of them
         self.half_window = int(math.ceil(np.abs(self.tau).max() * sample_rate * interp)) + 2
         self.n_lags = 2 * self.half_window + 1
-        # inverse DFT restricted to the band and the lag window: cc = Re(C @ basis) (one small matrix product
-        # instead of a full-length inverse FFT per pair)
-        lags_s = np.arange(-self.half_window, self.half_window + 1) / (sample_rate * interp)
-        basis = np.exp(1j * self.omega[:, None] * lags_s[None, :])
-        self._basis_re, self._basis_im = np.ascontiguousarray(basis.real), np.ascontiguousarray(basis.imag)
+        # inverse DFT restricted to the band and the lag window (symmetric about 0: the kernel takes the
+        # cosines and sines of the lags 0..half_window only)
+        lags_s = np.arange(self.half_window + 1) / (sample_rate * interp)
+        phase = self.omega[:, None] * lags_s[None, :]
+        self._cos_half, self._sin_half = np.ascontiguousarray(np.cos(phase)), np.ascontiguousarray(np.sin(phase))
         self.idx0, self.frac = self._lag_tables(self.tau)
         self._near: dict = {}  # best_near's cap of grid points around a point (bounded: cleared when large)
         hi_eff = min(hi, sample_rate / 2)
@@ -182,7 +182,7 @@ class SteeredResponse:
         """
         total = float(np.sum(weight))
         out = np.empty((phat.shape[0], self.n_lags))
-        kernels.lag_correlations(np.ascontiguousarray(phat), self._basis_re, self._basis_im, 1.0 / max(total, 1e-12),
+        kernels.lag_correlations(np.ascontiguousarray(phat), self._cos_half, self._sin_half, 1.0 / max(total, 1e-12),
                                  out)
         return out
 

@@ -45,12 +45,15 @@ def test_srp_lookup_matches_reference(rng):
     np.testing.assert_allclose(out, srp_lookup_ref(cc, idx0, frac), rtol=1e-12)
 
 
-def test_lag_correlations_matches_reference(rng):
-    P, F, L = 15, 183, 41
+@pytest.mark.parametrize("H", [0, 1, 20])
+def test_lag_correlations_matches_reference(rng, H):
+    P, F = 15, 183
     C = crandn(rng, P, F)
-    basis = np.exp(1j * rng.uniform(0, 2 * np.pi, (F, L)))
-    out = np.empty((P, L))
-    kernels.lag_correlations(C, basis.real.copy(), basis.imag.copy(), 0.25, out)
+    omega = rng.uniform(0, 2 * np.pi * 8000, F)
+    lags = np.arange(-H, H + 1) * rng.uniform(1e-5, 1e-4)  # symmetric about 0, as the localizer's
+    basis = np.exp(1j * omega[:, None] * lags[None, :])  # (F, 2H + 1)
+    out = np.empty((P, 2 * H + 1))
+    kernels.lag_correlations(C, basis[:, H:].real.copy(), basis[:, H:].imag.copy(), 0.25, out)
     np.testing.assert_allclose(out, lag_correlations_ref(C, basis, 0.25), rtol=1e-10, atol=1e-10)
 
 
