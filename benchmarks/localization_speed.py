@@ -43,15 +43,17 @@ def main() -> None:
                       ("farfield SRP-PHAT, full scan", dict(refine=False))]:
         loc = ff.Localizer(geom, sr, grid=grid, freq_range=band, **kw)
         loc.process_stft(X[:, :, :250])  # compile / warm up every code path (2 s: one and two sources)
-        loc.reset()
-        t0 = time.perf_counter()
-        frames = loc.process_stft(X)
-        dt = time.perf_counter() - t0
-        rows.append((label, dt / len(frames) * 1e3))
-    # whole streaming chain: STFT + localizer + tracker, fed in 16 ms blocks; median of 3 passes (a 2-core
+        dts = []
+        for _ in range(5):  # median of 5 passes
+            loc.reset()
+            t0 = time.perf_counter()
+            frames = loc.process_stft(X)
+            dts.append(time.perf_counter() - t0)
+        rows.append((label, float(np.median(dts)) / len(frames) * 1e3))
+    # whole streaming chain: STFT + localizer + tracker, fed in 16 ms blocks; median of 7 passes (a 2-core
     # machine's background work moves a single pass by +-20 %)
     passes = []
-    for _ in range(3):
+    for _ in range(7):
         loc = ff.Localizer(geom, sr, grid=grid, freq_range=band)
         tracker = ff.Tracker(frame_period_s=loc.frame_period_s)
         block = 256
@@ -75,11 +77,11 @@ def main() -> None:
 
     print(f"8 mics ({geom.name}), {sr} Hz, {grid.n_points}-point sphere grid, band {band[0]:.0f}-{band[1]:.0f} Hz, "
           f"numba threads {args.threads}, {args.seconds:.0f} s of audio, {len(frames)} updates")
-    print(f"{'method':42s} {'ms / update':>12s} {'vs pra SRP':>11s}")
+    print(f"{'method':42s} {'ms / update':>12s} {'vs pra SRP':>11s}   (farfield: median of 5 passes)")
     ref = pra_rows[0][1]
     for label, ms in rows + pra_rows:
         print(f"{label:42s} {ms:12.3f} {ref / ms:10.1f}x")
-    print(f"\nwhole streaming chain (STFT + SRP-PHAT + tracker, 16 ms blocks, median of 3 passes "
+    print(f"\nwhole streaming chain (STFT + SRP-PHAT + tracker, 16 ms blocks, median of 7 passes "
           f"{', '.join(f'{p:.2f}' for p in passes)} s): {chain:.2f} s for {args.seconds:.0f} s "
           f"of audio = {100 * chain / args.seconds:.2f}% of one core ({n_upd} updates, "
           f"{1 / loc.frame_period_s:.1f} updates/s)")
