@@ -50,6 +50,10 @@ class TrackRow:
 TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
 
 
+def _dot(a: list[float], b: list[float]) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
 class _Track:
     __slots__ = ("u", "v", "a", "b", "c", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "confidence",
                  "close_s")
@@ -198,9 +202,10 @@ class Tracker:
         rows = []
         for t in sorted(self._tracks, key=lambda t: t.track_id):
             if t.state == "active":
-                az, el = unit_to_az_el(t.unit)
-                rows.append(TrackRow(time_s, t.track_id, float(az), float(el), float(t.power_db),
-                                     t.last_hit_s == time_s))
+                x, y, z = t.u
+                az = math.degrees(math.atan2(y, x)) % 360.0  # as geometry.unit_to_az_el, on plain floats
+                el = math.degrees(math.atan2(z, math.hypot(x, y)))
+                rows.append(TrackRow(time_s, t.track_id, az, el, float(t.power_db), t.last_hit_s == time_s))
         return rows
 
     # -- Kalman filter (per axis: state (position, velocity), covariance [[a, b], [b, c]]) --------------------
@@ -292,21 +297,21 @@ class Tracker:
                            key=lambda t: (t.state != "active", t.track_id))  # the ones to keep come first
         if not confirmed:
             return tracks
-        A = np.array([t.unit for t in confirmed])
         drop = set()
         for k, t in enumerate(confirmed):
-            if k and np.max(A[:k] @ t.unit) > self.merge_cos:
+            if k and max(_dot(o.u, t.u) for o in confirmed[:k]) > self.merge_cos:
                 t.close_s += self.dt
                 if t.close_s >= self.merge_s:
                     drop.add(id(t))
             else:
                 t.close_s = max(0.0, t.close_s - self.dt)  # brief separations do not reset the count
-        active = np.array([t.unit for t in confirmed if t.state == "active"]).reshape(-1, 3)
+        active = [t.u for t in confirmed if t.state == "active"]
+        on_top = math.cos(self.gate / 2)
         out = []
         for t in tracks:
             if id(t) in drop:
                 continue
-            if t.state == "tentative" and len(active) and np.max(active @ t.unit) > math.cos(self.gate / 2):
+            if t.state == "tentative" and active and max(_dot(a, t.u) for a in active) > on_top:
                 continue
             out.append(t)
         return out
