@@ -81,7 +81,8 @@ def main() -> None:
     for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), (1, 2, 3), rt60s, snrs):
         acc = {m: [] for m in methods}
         for seed in range(seeds):
-            r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, refine_sources=not args.no_refine_sources)
+            r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every,
+                         refine_sources=not args.no_refine_sources)
             for m in methods:
                 acc[m].append(r[m])
                 allr[m].append(r[m])

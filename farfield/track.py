@@ -194,7 +194,7 @@ class Tracker:
             hit.add(ti)
         for ti, t in enumerate(self._tracks):
             if ti not in hit:
-                t.v = [w * self.coast_damping for w in t.v]  # a silent talker is assumed to slow down, not to drift on
+                t.v = [w * self.coast_damping for w in t.v]  # a silent talker slows down, does not drift on
         for di, d in enumerate(dets):
             if di not in taken:
                 self._tracks.append(_Track(Z[di], time_s, d.power_db, d.confidence, self.r))
@@ -202,10 +202,9 @@ class Tracker:
         rows = []
         for t in sorted(self._tracks, key=lambda t: t.track_id):
             if t.state == "active":
-                x, y, z = t.u
-                az = math.degrees(math.atan2(y, x)) % 360.0  # as geometry.unit_to_az_el, on plain floats
-                el = math.degrees(math.atan2(z, math.hypot(x, y)))
-                rows.append(TrackRow(time_s, t.track_id, az, el, float(t.power_db), t.last_hit_s == time_s))
+                az, el = unit_to_az_el(t.u)
+                rows.append(TrackRow(time_s, t.track_id, float(az), float(el), float(t.power_db),
+                                     t.last_hit_s == time_s))
         return rows
 
     # -- Kalman filter (per axis: state (position, velocity), covariance [[a, b], [b, c]]) --------------------
@@ -235,10 +234,10 @@ class Tracker:
         u, v = t.u, t.v
         if self.planar:
             u[2] = v[2] = 0.0
-        n = math.sqrt(u[0] * u[0] + u[1] * u[1] + u[2] * u[2])
+        n = math.sqrt(_dot(u, u))
         if n > 1e-9:
             u = t.u = [p / n for p in u]
-        radial = u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+        radial = _dot(u, v)
         t.v = [w - radial * p for w, p in zip(v, u)]
 
     def _sigma(self, t: _Track) -> float:
