@@ -395,6 +395,8 @@ def test_bad_input():
         OnlineDiarizer(16000, embeddings=False, identify_floor=float("nan"))
     with pytest.raises(ValueError, match=r"TargetSelector: playback_fraction must be .* to 1, got 45"):
         TargetSelector(playback_fraction=45)
+    with pytest.raises(ValueError, match=r"TargetSelector: trigger_settle_s must be .* got -0.5"):
+        TargetSelector(trigger_settle_s=-0.5)
     with pytest.raises(ValueError, match="TargetSelector: nearest_memory_s"):
         TargetSelector(nearest_memory_s=float("inf"))
     with pytest.raises(ValueError, match=r"sector must be \(centre_az_deg, half_width_deg\)"):
