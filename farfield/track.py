@@ -74,10 +74,6 @@ class _Track:
         self.close_s = 0.0
 
     @property
-    def unit(self) -> np.ndarray:
-        return np.array(self.u)
-
-    @property
     def P(self) -> np.ndarray:
         """The full 6x6 state covariance ``(6, 6)``."""
         return np.kron(np.array([[self.a, self.b], [self.b, self.c]]), np.eye(3))
@@ -155,7 +151,7 @@ class Tracker:
         """Every track the tracker holds now (tentative, active and dormant), as dictionaries."""
         out = []
         for t in self._tracks:
-            az, el = unit_to_az_el(t.unit)
+            az, el = unit_to_az_el(t.u)
             out.append({"track_id": t.track_id, "state": t.state, "azimuth_deg": float(az),
                         "elevation_deg": float(el), "last_hit_s": t.last_hit_s, "power_db": t.power_db})
         return out
@@ -247,7 +243,7 @@ class Tracker:
     def _assign(self, Z: np.ndarray) -> list[tuple[int, int]]:
         if not len(Z) or not self._tracks:
             return []
-        U = np.array([t.unit for t in self._tracks])
+        U = np.array([t.u for t in self._tracks])
         ang = np.arccos(np.clip(U @ Z.T, -1.0, 1.0))  # (tracks, dets) radians
         cost = ang.copy()
         big = 1e6
