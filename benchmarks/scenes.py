@@ -17,11 +17,18 @@ SAMPLE_RATE = 16000
 GEOMETRIES = {"4-mic": "respeaker-usb-4mic", "6-mic": "respeaker-6mic-hat", "8-mic": "matrix-creator"}
 
 
-def speech_signal(rng: np.random.Generator, duration_s: float) -> np.ndarray:
-    """A real speech signal from ../shared/data/speech, looped/cut to ``duration_s``."""
+def speech_files(rng: np.random.Generator, n: int) -> list[Path]:
+    """``n`` different files of ../shared/data/speech: two talkers reading the same file (files shorter than a
+    scene all start at 0) would be one coherent source heard twice, not two talkers."""
     if not SPEECH:
         raise SystemExit(f"speech data not found under {DATA / 'speech'}; the benchmarks need ../shared/data")
-    f = SPEECH[rng.integers(len(SPEECH))]
+    if n > len(SPEECH):
+        raise SystemExit(f"{n} talkers need {n} speech files, {DATA / 'speech'} has {len(SPEECH)}")
+    return [SPEECH[i] for i in rng.choice(len(SPEECH), size=n, replace=False)]
+
+
+def speech_signal(rng: np.random.Generator, duration_s: float, f: Path) -> np.ndarray:
+    """Speech file ``f``, unit variance, looped/cut to ``duration_s`` from a random start."""
     x, sr = sf.read(str(f), dtype="float64")
     assert sr == SAMPLE_RATE
     x = x / (np.std(x) + 1e-12)
@@ -32,7 +39,7 @@ def speech_signal(rng: np.random.Generator, duration_s: float) -> np.ndarray:
 
 def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float, seed: int, duration_s: float = 6.0,
                min_sep_deg: float = 40.0):
-    """Talkers 1-3 m from an array at 1 m height in a 7 x 6 x 3 m room, at least ``min_sep_deg`` apart."""
+    """Talkers 1-2.5 m from an array at 1 m height in a 7 x 6 x 3 m room, at least ``min_sep_deg`` apart."""
     rng = np.random.default_rng(seed)
     geom = ff.load_array(array)
     room = np.array([7.0, 6.0, 3.0])
@@ -42,10 +49,12 @@ def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float, seed: i
         a = rng.uniform(0, 360)
         if all(ff.geometry.azimuth_difference_deg(a, b) >= min_sep_deg for b in azs):
             azs.append(a)
+    files = speech_files(rng, n_talkers)
     sources = []
     for k, a in enumerate(azs):
         d = rng.uniform(1.0, 2.5)
         pos = centre + np.array([d * np.cos(np.deg2rad(a)), d * np.sin(np.deg2rad(a)), rng.uniform(0.2, 0.7)])
-        sources.append(SourceSpec(speech_signal(rng, duration_s), tuple(np.clip(pos, 0.3, room - 0.3)), name=f"t{k}"))
+        sources.append(SourceSpec(speech_signal(rng, duration_s, files[k]), tuple(np.clip(pos, 0.3, room - 0.3)),
+                                  name=f"t{k}"))
     return geom, render_scene(geom, sources, SAMPLE_RATE, room_dim=room, rt60_s=rt60_s, array_position=centre,
                               snr_db=snr_db, duration_s=duration_s, rng=rng, max_order=25)
