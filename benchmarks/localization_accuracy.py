@@ -1,6 +1,6 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
-Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 4] [--no-refine-sources] [--out FILE]
+Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--no-refine-sources] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
@@ -59,8 +59,8 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float, seed: int, pra
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer conditions (RT60 0.6, SNR 10, 1 seed)")
-    ap.add_argument("--seeds", type=int, default=4)
-    ap.add_argument("--pra-every", type=int, default=4, help="score pyroomacoustics on every n-th update")
+    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--pra-every", type=int, default=8, help="score pyroomacoustics on every n-th update")
     ap.add_argument("--no-refine-sources", action="store_true", help="farfield with Localizer(refine_sources=False)")
     ap.add_argument("--out", type=Path, help="also write the table here")
     args = ap.parse_args()
@@ -101,8 +101,8 @@ def main() -> None:
                 emit(f"  {m:14s} MAE {np.nanmean([s.mae_deg for s in d[m]]):5.1f} deg  recall "
                      f"{np.mean([s.recall for s in d[m]]):.2f}  unmatched estimates/frame "
                      f"{np.mean([s.false_per_frame for s in d[m]]):.2f}")
-    emit(f"\n({time.time() - t0:.0f} s; pyroomacoustics given the true number of talkers, scored on every "
-         f"{args.pra_every}th update where a talker is active)")
+    emit(f"\n({seeds} rooms per condition, {time.time() - t0:.0f} s; pyroomacoustics given the true number of "
+         f"talkers, scored on every {args.pra_every}th update where a talker is active)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")
