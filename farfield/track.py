@@ -97,9 +97,9 @@ class Tracker:
         revive_gate_deg: gate for reviving a dormant track.
         speed_deg_s: expected angular speed of talkers (process noise), degrees per second. Low, since most
             talkers stand or sit: a smoother track is less pulled by stretches of reflection-biased detections
-            (recall over the accuracy benchmark's goal conditions, 8 seeds: 0.906 at 40 deg/s, 0.918 at 10),
-            and talkers walking at 0.4-1.2 m/s 1-2 m away are still followed (16 simulated rooms: recall 0.947
-            vs 0.944, mean error 3.2 vs 3.0 degrees).
+            (recall over the accuracy benchmark's goal conditions, 8 rooms each, with the localizer's earlier
+            10 dB reverb gate: 0.906 at 40 deg/s, 0.918 at 10), and talkers walking at 0.4-1.2 m/s 1-2 m away
+            are still followed (16 simulated rooms: recall 0.947 vs 0.944, mean error 3.2 vs 3.0 degrees).
         coast_damping: a track's velocity is multiplied by this at every update without a detection.
         measurement_noise_deg: standard deviation of detections, degrees.
         merge_deg, merge_s: when two confirmed tracks stay within ``merge_deg`` of each other for ``merge_s``
