@@ -295,10 +295,10 @@ class Localizer:
         refine_sources: SRP-PHAT: with two or more sources, search again near each one (within
             ``min_separation_deg``) with the bins that the others dominate masked out: on small arrays the broad
             peaks of simultaneous talkers pull each other off (on 4-mic 2-talker rooms 10-20 degrees off in 8 % of
-            the frames). In the accuracy benchmark (8 rooms per condition, one run each way) it raised track
-            recall over all conditions from 0.82 to 0.83 (4-mic 2 talkers, goal conditions: 0.87 -> 0.88) and
-            lowered the goal conditions' MAE from 1.8 to 1.7 deg; it costs about 8 % more time in the streaming
-            chain (8 mics, 2 talkers: 3.6 -> 3.9 % of one core).
+            the frames). In the accuracy benchmark (8 rooms per condition, one run each way, with the reverb gate
+            one hop back) it raised track recall over all conditions from 0.82 to 0.83 (4-mic 2 talkers, goal
+            conditions: 0.87 -> 0.88) and lowered the goal conditions' MAE from 1.8 to 1.7 deg; it costs about 8 %
+            more time in the streaming chain (8 mics, 2 talkers: 3.6 -> 3.9 % of one core).
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
