@@ -57,6 +57,7 @@ class _Stream:
     start_frame: int
     weights: np.ndarray | None = None
     pf_power: np.ndarray | None = None
+    pf_history: deque | None = None  # the post-filter's smoothed powers of the last frames (late reverberation)
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
     steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors (MASKED methods)
     base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
@@ -82,10 +83,16 @@ class Separator:
         interferer_gain: ``"mvdr"``: weight of the other tracks' rank-one terms relative to the mean noise power.
         diffuse_loading: the noise covariance is loaded with this fraction of its power times the diffuse
             coherence (robustness to steering errors and to noise not yet observed).
-        postfilter: a Wiener-like gain per beam, ``max(1 - beta * noise / power, floor)``, with the beam's noise power
-            ``w^H Phi_n w`` from the adaptive noise covariance and its output power smoothed over 40 ms. Off by
-            default: it removes residual noise for listening but its distortions tend to hurt ASR.
+        postfilter: a Wiener-like gain per beam, ``max(1 - (beta * noise + late) / power, floor)``, with the beam's
+            noise power ``w^H Phi_n w`` from the adaptive noise covariance, its output power smoothed over 40 ms and
+            ``late`` its late reverberation (see ``postfilter_rt60_s``). Off by default: it removes residual noise
+            and reverberation for listening but its distortions tend to hurt ASR.
         postfilter_floor_db: lowest gain of the post-filter; postfilter_oversubtraction: ``beta``.
+        postfilter_rt60_s: reverberation time the post-filter assumes for its late-reverberation estimate
+            (Lebart et al. 2001): the beam's smoothed power ``T`` earlier (the whole number of hops nearest 50 ms)
+            times ``exp(-2 * delta * T)``, ``delta = 3 ln(10) / rt60``; 0 turns it off. In ``benchmarks/separation.py``'s
+            rooms (6-mic, 2 talkers, SNR 5 dB, 8 rooms each) 0.8 s raised the post-filtered streams' SI-SDR
+            improvement from 7.5 to 8.1 dB at RT60 0.6 s, from 7.7 to 7.9 at 0.3 s and from 7.3 to 8.6 at 1.0 s.
         max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
             similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
         mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"`` and ``"mask-gev"``: softmax sharpness of
@@ -103,7 +110,7 @@ class Separator:
                  noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
                  diffuse_loading: float = 0.05, max_null_coherence: float = 0.9, postfilter: bool = False,
                  postfilter_floor_db: float = -12.0, postfilter_oversubtraction: float = 2.0,
-                 mask_sharpness: float = 80.0, mask_time_s: float = 2.0, mask_min_frames: float = 10.0,
+                 postfilter_rt60_s: float = 0.8, mask_sharpness: float = 80.0, mask_time_s: float = 2.0, mask_min_frames: float = 10.0,
                  gev_normalization: str = "reference") -> None:
         if method not in METHODS:
             raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
@@ -129,6 +136,11 @@ class Separator:
         self.postfilter = bool(postfilter)
         self.postfilter_floor = 10 ** (postfilter_floor_db / 20)
         self.postfilter_beta = float(postfilter_oversubtraction)
+        if not (math.isfinite(postfilter_rt60_s) and postfilter_rt60_s >= 0):
+            raise ValueError(f"postfilter_rt60_s must be a reverberation time >= 0 s (0: off), got {postfilter_rt60_s}")
+        self.reverb_frames = max(1, int(round(0.05 * sample_rate / hop_size)))
+        decay = 3.0 * math.log(10.0) / postfilter_rt60_s if postfilter_rt60_s > 0 else math.inf
+        self.reverb_gain = math.exp(-2.0 * decay * self.reverb_frames * hop_size / sample_rate)
         self.max_null_coherence = float(max_null_coherence)
         self.mask_sharpness, self.mask_min_frames = float(mask_sharpness), float(mask_min_frames)
         self.mask_alpha = math.exp(-hop_size / (mask_time_s * sample_rate))
@@ -205,10 +217,13 @@ class Separator:
         noise = np.real(np.einsum("fm,fmn,fn->f", s.weights.conj(), self._phi, s.weights))
         if s.pf_power is None:
             s.pf_power = np.abs(Y[:, 0]) ** 2
+            s.pf_history = deque([s.pf_power] * self.reverb_frames, maxlen=self.reverb_frames)
         out = np.empty_like(Y)
         for t in range(Y.shape[1]):
+            late = self.reverb_gain * s.pf_history[0]  # the power reverb_frames ago, decayed
             s.pf_power = self.power_alpha * s.pf_power + (1 - self.power_alpha) * np.abs(Y[:, t]) ** 2
-            gain = np.maximum(1.0 - self.postfilter_beta * noise / np.maximum(s.pf_power, 1e-30),
+            s.pf_history.append(s.pf_power)
+            gain = np.maximum(1.0 - (self.postfilter_beta * noise + late) / np.maximum(s.pf_power, 1e-30),
                               self.postfilter_floor)
             out[:, t] = gain * Y[:, t]
         return out
