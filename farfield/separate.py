@@ -90,9 +90,10 @@ class Separator:
         postfilter_floor_db: lowest gain of the post-filter; postfilter_oversubtraction: ``beta``.
         postfilter_rt60_s: reverberation time the post-filter assumes for its late-reverberation estimate
             (Lebart et al. 2001): the beam's smoothed power ``T`` earlier (the whole number of hops nearest 50 ms)
-            times ``exp(-2 * delta * T)``, ``delta = 3 ln(10) / rt60``; 0 turns it off. In ``benchmarks/separation.py``'s
-            rooms (6-mic, 2 talkers, SNR 5 dB, 8 rooms each) 0.8 s raised the post-filtered streams' SI-SDR
-            improvement from 7.5 to 8.1 dB at RT60 0.6 s, from 7.7 to 7.9 at 0.3 s and from 7.3 to 8.6 at 1.0 s.
+            times ``exp(-2 * delta * T)``, ``delta = 3 ln(10) / rt60``; 0 turns it off. In the rooms of
+            ``benchmarks/separation.py`` (6-mic, 2 talkers, SNR 5 dB, 8 rooms each) 0.8 s raised the post-filtered
+            streams' SI-SDR improvement from 7.5 to 8.1 dB at RT60 0.6 s, from 7.7 to 7.9 at 0.3 s and from 7.3 to
+            8.6 at 1.0 s (8 other rooms at RT60 0.6 s: 7.3 to 7.9).
         max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
             similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
         mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"`` and ``"mask-gev"``: softmax sharpness of
@@ -110,8 +111,8 @@ class Separator:
                  noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
                  diffuse_loading: float = 0.05, max_null_coherence: float = 0.9, postfilter: bool = False,
                  postfilter_floor_db: float = -12.0, postfilter_oversubtraction: float = 2.0,
-                 postfilter_rt60_s: float = 0.8, mask_sharpness: float = 80.0, mask_time_s: float = 2.0, mask_min_frames: float = 10.0,
-                 gev_normalization: str = "reference") -> None:
+                 postfilter_rt60_s: float = 0.8, mask_sharpness: float = 80.0, mask_time_s: float = 2.0,
+                 mask_min_frames: float = 10.0, gev_normalization: str = "reference") -> None:
         if method not in METHODS:
             raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
         if gev_normalization not in ("reference", "ban"):
@@ -137,7 +138,8 @@ class Separator:
         self.postfilter_floor = 10 ** (postfilter_floor_db / 20)
         self.postfilter_beta = float(postfilter_oversubtraction)
         if not (math.isfinite(postfilter_rt60_s) and postfilter_rt60_s >= 0):
-            raise ValueError(f"postfilter_rt60_s must be a reverberation time >= 0 s (0: off), got {postfilter_rt60_s}")
+            raise ValueError(f"postfilter_rt60_s must be a reverberation time >= 0 s (0: off), "
+                             f"got {postfilter_rt60_s}")
         self.reverb_frames = max(1, int(round(0.05 * sample_rate / hop_size)))
         decay = 3.0 * math.log(10.0) / postfilter_rt60_s if postfilter_rt60_s > 0 else math.inf
         self.reverb_gain = math.exp(-2.0 * decay * self.reverb_frames * hop_size / sample_rate)

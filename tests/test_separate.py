@@ -282,6 +282,14 @@ def test_online_wpe_kernel_equals_reference(rng):
     np.testing.assert_allclose(got, online_wpe_ref(X, 3, 2, 0.98), rtol=1e-7, atol=1e-9)
 
 
+def _beam_toward_60(arr, x: np.ndarray, **options) -> np.ndarray:
+    """The stream of one track at azimuth 60 deg, aligned with ``x (n_mics, samples)``."""
+    X = stft(x)
+    sep = Separator(arr, 16000, **options)
+    sep.update_tracks([TrackRow(0.0, 1, 60.0, 0.0, 0.0)])
+    return np.concatenate([sep.process_frame(X[:, :, t])[1][1] for t in range(X.shape[2])])[256:x.shape[1] + 256]
+
+
 def test_postfilter_lowers_noise_and_keeps_speech(rng):
     """A talker plane wave in diffuse noise: with the post-filter's noise term the noise-only part drops by more than
     4 dB while the speech part keeps most of its level (the late-reverberation term is off: it would take a steady
@@ -293,12 +301,7 @@ def test_postfilter_lowers_noise_and_keeps_speech(rng):
     s = np.zeros(n)
     s[24000:40000] = rng.standard_normal(16000)
     x = plane_wave(arr, 60.0, 0.0, n, 16000, rng, s) + 0.3 * diffuse_noise(arr.positions, n, 16000, rng=rng)
-    X = stft(x)
-    outs = {}
-    for pf in (False, True):
-        sep = Separator(arr, 16000, postfilter=pf, postfilter_rt60_s=0.0)
-        sep.update_tracks([TrackRow(0.0, 1, 60.0, 0.0, 0.0)])
-        outs[pf] = np.concatenate([sep.process_frame(X[:, :, t])[1][1] for t in range(X.shape[2])])[256:n + 256]
+    outs = {pf: _beam_toward_60(arr, x, postfilter=pf, postfilter_rt60_s=0.0) for pf in (False, True)}
     noise_drop = 10 * np.log10(np.mean(outs[False][12000:22000] ** 2) / np.mean(outs[True][12000:22000] ** 2))
     speech_drop = 10 * np.log10(np.mean(outs[False][26000:38000] ** 2) / np.mean(outs[True][26000:38000] ** 2))
     assert noise_drop > 4.0 and speech_drop < 2.0
@@ -314,12 +317,7 @@ def test_postfilter_suppresses_late_reverberation(rng):
     h = rng.standard_normal(9600) * np.exp(-3 * np.log(10) / 0.6 * np.arange(9600) / sr)
     h[0] = 20.0  # direct sound above the tail
     x = plane_wave(arr, 60.0, 0.0, n, sr, rng, np.convolve(s, h)[:n]) + 1e-4 * rng.standard_normal((arr.n_mics, n))
-    X = stft(x)
-    outs = {}
-    for rt60 in (0.0, 0.8):
-        sep = Separator(arr, sr, postfilter=True, postfilter_rt60_s=rt60)
-        sep.update_tracks([TrackRow(0.0, 1, 60.0, 0.0, 0.0)])
-        outs[rt60] = np.concatenate([sep.process_frame(X[:, :, t])[1][1] for t in range(X.shape[2])])[256:n + 256]
+    outs = {rt60: _beam_toward_60(arr, x, postfilter=True, postfilter_rt60_s=rt60) for rt60 in (0.0, 0.8)}
 
     def drop(a: int, b: int) -> float:
         return 10 * np.log10(np.mean(outs[0.0][a:b] ** 2) / np.mean(outs[0.8][a:b] ** 2))
