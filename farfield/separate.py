@@ -58,6 +58,7 @@ class _Stream:
     weights: np.ndarray | None = None
     pf_power: np.ndarray | None = None
     pf_history: deque | None = None  # the post-filter's smoothed powers of the last frames (late reverberation)
+    steer: np.ndarray | None = None  # (F, M) steering vectors toward the track, referenced to the reference mic
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
     steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors (MASKED methods)
     base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
@@ -83,10 +84,11 @@ class Separator:
         interferer_gain: ``"mvdr"``: weight of the other tracks' rank-one terms relative to the mean noise power.
         diffuse_loading: the noise covariance is loaded with this fraction of its power times the diffuse
             coherence (robustness to steering errors and to noise not yet observed).
-        postfilter: a Wiener-like gain per beam, ``max(1 - (beta * noise + late) / power, floor)``, with the beam's
-            noise power ``w^H Phi_n w`` from the adaptive noise covariance, its output power smoothed over 40 ms and
-            ``late`` its late reverberation (see ``postfilter_rt60_s``). Off by default: it removes residual noise
-            and reverberation for listening but its distortions tend to hurt ASR.
+        postfilter: a Wiener-like gain per beam, ``max(1 - (beta * noise + late + leak) / power, floor)``, with the
+            beam's noise power ``w^H Phi_n w`` from the adaptive noise covariance, its output power smoothed over
+            40 ms, ``late`` its late reverberation (see ``postfilter_rt60_s``) and ``leak`` the other talkers
+            through it (see ``postfilter_leakage``). Off by default: it removes residual noise, reverberation and
+            crosstalk for listening but its distortions tend to hurt ASR.
         postfilter_floor_db: lowest gain of the post-filter; postfilter_oversubtraction: ``beta``.
         postfilter_rt60_s: reverberation time the post-filter assumes for its late-reverberation estimate
             (Lebart et al. 2001): the beam's smoothed power ``T`` earlier (the whole number of hops nearest 50 ms)
@@ -94,6 +96,12 @@ class Separator:
             ``benchmarks/separation.py`` (6-mic, 2 talkers, SNR 5 dB, 8 rooms each) 0.8 s raised the post-filtered
             streams' SI-SDR improvement from 7.5 to 8.1 dB at RT60 0.6 s, from 7.7 to 7.9 at 0.3 s and from 7.3 to
             8.6 at 1.0 s (8 other rooms at RT60 0.6 s: 7.3 to 7.9).
+        postfilter_leakage: ``eta`` of the post-filter's crosstalk estimate, as in ODAS / Valin et al. (2004) but
+            weighted by the beam's response toward each other stream's track: ``leak = eta * sum_j |w^H d_j|^2
+            P_j`` with ``P_j`` the other stream's smoothed output power; 0 turns it off. With the late-reverberation
+            term, 0.5 raised the goal cell above (8 rooms, seeds 0-7) from 8.1 to 8.5 dB and 8 other rooms
+            (seeds 8-15) from 7.9 to 8.2; 1.0 gave 8.3 on the first 8. 4 rooms each of 3 talkers (6-mic), of the
+            4-mic array and of RT60 0.3 s / SNR 15 dB gained 0.3-0.5 dB.
         max_null_coherence: ``"lcmv"``: no hard null in bins where the other track's steering vector is this
             similar to the target's (|d_k^H d_j| / M); soft nulls are used there instead.
         mask_sharpness, mask_time_s, mask_min_frames: ``"mask-mvdr"`` and ``"mask-gev"``: softmax sharpness of
@@ -111,8 +119,8 @@ class Separator:
                  noise_time_s: float = 1.0, noise_margin_db: float = 6.0, interferer_gain: float = 100.0,
                  diffuse_loading: float = 0.05, max_null_coherence: float = 0.9, postfilter: bool = False,
                  postfilter_floor_db: float = -12.0, postfilter_oversubtraction: float = 2.0,
-                 postfilter_rt60_s: float = 0.8, mask_sharpness: float = 80.0, mask_time_s: float = 2.0,
-                 mask_min_frames: float = 10.0, gev_normalization: str = "reference") -> None:
+                 postfilter_rt60_s: float = 0.8, postfilter_leakage: float = 0.5, mask_sharpness: float = 80.0,
+                 mask_time_s: float = 2.0, mask_min_frames: float = 10.0, gev_normalization: str = "reference") -> None:
         if method not in METHODS:
             raise ValueError(f"unknown separation method '{method}'; expected one of {METHODS}")
         if gev_normalization not in ("reference", "ban"):
@@ -137,6 +145,9 @@ class Separator:
         self.postfilter = bool(postfilter)
         self.postfilter_floor = 10 ** (postfilter_floor_db / 20)
         self.postfilter_beta = float(postfilter_oversubtraction)
+        if not (math.isfinite(postfilter_leakage) and postfilter_leakage >= 0):
+            raise ValueError(f"postfilter_leakage must be >= 0 (0: off), got {postfilter_leakage}")
+        self.postfilter_leakage = float(postfilter_leakage)
         if not (math.isfinite(postfilter_rt60_s) and postfilter_rt60_s >= 0):
             raise ValueError(f"postfilter_rt60_s must be a reverberation time >= 0 s (0: off), "
                              f"got {postfilter_rt60_s}")
@@ -175,6 +186,8 @@ class Separator:
         streams = list(self._streams.values())
         steer = {s.track_id: steering_vectors(self.array, s.azimuth_deg, s.elevation_deg, self.freqs,
                                               reference_mic=self.reference_mic) for s in streams}
+        for s in streams:
+            s.steer = steer[s.track_id]
         if self.method == "das":
             for s in streams:
                 s.weights = delay_and_sum_weights(steer[s.track_id])
@@ -216,7 +229,12 @@ class Separator:
 
     def _postfilter(self, s: "_Stream", Y: np.ndarray) -> np.ndarray:
         """Wiener post-filter of one stream's frames ``(freq, k)``."""
-        noise = np.real(np.einsum("fm,fmn,fn->f", s.weights.conj(), self._phi, s.weights))
+        noise = self.postfilter_beta * np.real(np.einsum("fm,fmn,fn->f", s.weights.conj(), self._phi, s.weights))
+        if self.postfilter_leakage > 0:
+            for o in self._streams.values():  # the other talkers through this beam's response toward them
+                if o is not s and o.pf_power is not None and o.steer is not None:
+                    resp = np.abs(np.einsum("fm,fm->f", s.weights.conj(), o.steer)) ** 2
+                    noise = noise + self.postfilter_leakage * resp * o.pf_power
         if s.pf_power is None:
             s.pf_power = np.abs(Y[:, 0]) ** 2
             s.pf_history = deque([s.pf_power] * self.reverb_frames, maxlen=self.reverb_frames)
@@ -225,7 +243,7 @@ class Separator:
             late = self.reverb_gain * s.pf_history[0]  # the power reverb_frames ago, decayed
             s.pf_power = self.power_alpha * s.pf_power + (1 - self.power_alpha) * np.abs(Y[:, t]) ** 2
             s.pf_history.append(s.pf_power)
-            gain = np.maximum(1.0 - (self.postfilter_beta * noise + late) / np.maximum(s.pf_power, 1e-30),
+            gain = np.maximum(1.0 - (noise + late) / np.maximum(s.pf_power, 1e-30),
                               self.postfilter_floor)
             out[:, t] = gain * Y[:, t]
         return out

@@ -282,11 +282,12 @@ def test_online_wpe_kernel_equals_reference(rng):
     np.testing.assert_allclose(got, online_wpe_ref(X, 3, 2, 0.98), rtol=1e-7, atol=1e-9)
 
 
-def _beam_toward_60(arr, x: np.ndarray, **options) -> np.ndarray:
-    """The stream of one track at azimuth 60 deg, aligned with ``x (n_mics, samples)``."""
+def _beam_toward_60(arr, x: np.ndarray, other_az: tuple = (), **options) -> np.ndarray:
+    """The stream of a track at azimuth 60 deg (with more tracks at ``other_az``), aligned with ``x (n_mics,
+    samples)``."""
     X = stft(x)
     sep = Separator(arr, 16000, **options)
-    sep.update_tracks([TrackRow(0.0, 1, 60.0, 0.0, 0.0)])
+    sep.update_tracks([TrackRow(0.0, k + 1, az, 0.0, 0.0) for k, az in enumerate((60.0, *other_az))])
     return np.concatenate([sep.process_frame(X[:, :, t])[1][1] for t in range(X.shape[2])])[256:x.shape[1] + 256]
 
 
@@ -326,3 +327,25 @@ def test_postfilter_suppresses_late_reverberation(rng):
     assert tail > burst + 3.0, (burst, tail)
     with pytest.raises(ValueError, match="postfilter_rt60_s must be a reverberation time >= 0 s"):
         Separator(arr, sr, postfilter=True, postfilter_rt60_s=-0.5)
+
+
+def test_postfilter_removes_crosstalk(rng):
+    """Two talkers (60 and 200 deg) taking turns: with the crosstalk term the stream toward 60 deg drops further
+    while only the other talker speaks than while its own talker does; ``postfilter_leakage=0`` turns it off."""
+    arr = ff.load_array("minidsp-uma8")
+    n, sr = 48000, 16000
+    a, b = np.zeros(n), np.zeros(n)
+    a[4000:20000] = rng.standard_normal(16000)
+    b[24000:44000] = rng.standard_normal(20000)
+    x = (plane_wave(arr, 60.0, 0.0, n, sr, rng, a) + plane_wave(arr, 200.0, 0.0, n, sr, rng, b)
+         + 1e-4 * rng.standard_normal((arr.n_mics, n)))
+    outs = {eta: _beam_toward_60(arr, x, (200.0,), postfilter=True, postfilter_leakage=eta, postfilter_rt60_s=0.0)
+            for eta in (0.0, 0.5)}
+
+    def drop(lo: int, hi: int) -> float:
+        return 10 * np.log10(np.mean(outs[0.0][lo:hi] ** 2) / np.mean(outs[0.5][lo:hi] ** 2))
+
+    own, other = drop(6000, 18000), drop(26000, 42000)
+    assert other > own + 3.0, (own, other)
+    with pytest.raises(ValueError, match="postfilter_leakage must be >= 0"):
+        Separator(arr, sr, postfilter=True, postfilter_leakage=-1.0)
