@@ -120,8 +120,8 @@ def process_cmd(
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
     block_size: int = typer.Option(1024, min=1, help="Samples per block fed to the streaming front end."),
     dereverb: bool = typer.Option(False, help="Online WPE dereverberation before the beamformers (experimental)."),
-    postfilter: bool = typer.Option(False, help="Wiener post-filter on each stream against noise and late "
-                                    "reverberation (for listening; tends to hurt ASR)."),
+    postfilter: bool = typer.Option(False, help="Wiener post-filter on each stream against noise, late "
+                                    "reverberation and crosstalk (for listening; tends to hurt ASR)."),
     diarize: bool = typer.Option(True, help="Diarize the streams and choose the target speaker (writes "
                                  "diarization.rttm, target.rttm, events.jsonl)."),
     embeddings: bool = typer.Option(True, help="Use voice embeddings (torch + resemblyzer); --no-embeddings "
