@@ -40,6 +40,7 @@ from . import kernels
 from .beamform import (blind_analytic_normalization, delay_and_sum_weights, diffuse_coherence,
                        gev_power_iteration, lcmv_weights, mvdr_souden_weights, mvdr_weights, reference_normalization,
                        steering_vectors)
+from ._validate import check_settings
 from .geometry import ArrayGeometry, load_array
 from .stft import StreamingISTFT
 
@@ -145,12 +146,8 @@ class Separator:
         self.postfilter = bool(postfilter)
         self.postfilter_floor = 10 ** (postfilter_floor_db / 20)
         self.postfilter_beta = float(postfilter_oversubtraction)
-        if not (math.isfinite(postfilter_leakage) and postfilter_leakage >= 0):
-            raise ValueError(f"postfilter_leakage must be >= 0 (0: off), got {postfilter_leakage}")
+        check_settings("Separator", postfilter_rt60_s=postfilter_rt60_s, postfilter_leakage=postfilter_leakage)
         self.postfilter_leakage = float(postfilter_leakage)
-        if not (math.isfinite(postfilter_rt60_s) and postfilter_rt60_s >= 0):
-            raise ValueError(f"postfilter_rt60_s must be a reverberation time >= 0 s (0: off), "
-                             f"got {postfilter_rt60_s}")
         self.reverb_frames = max(1, int(round(0.05 * sample_rate / hop_size)))
         decay = 3.0 * math.log(10.0) / postfilter_rt60_s if postfilter_rt60_s > 0 else math.inf
         self.reverb_gain = math.exp(-2.0 * decay * self.reverb_frames * hop_size / sample_rate)
@@ -229,12 +226,14 @@ class Separator:
 
     def _postfilter(self, s: "_Stream", Y: np.ndarray) -> np.ndarray:
         """Wiener post-filter of one stream's frames ``(freq, k)``."""
-        noise = self.postfilter_beta * np.real(np.einsum("fm,fmn,fn->f", s.weights.conj(), self._phi, s.weights))
+        # what is not the talker: oversubtracted noise, plus the other talkers through this beam's response
+        # toward them (crosstalk); late reverberation is added per frame below
+        unwanted = self.postfilter_beta * np.real(np.einsum("fm,fmn,fn->f", s.weights.conj(), self._phi, s.weights))
         if self.postfilter_leakage > 0:
-            for o in self._streams.values():  # the other talkers through this beam's response toward them
+            for o in self._streams.values():
                 if o is not s and o.pf_power is not None and o.steer is not None:
                     resp = np.abs(np.einsum("fm,fm->f", s.weights.conj(), o.steer)) ** 2
-                    noise = noise + self.postfilter_leakage * resp * o.pf_power
+                    unwanted = unwanted + self.postfilter_leakage * resp * o.pf_power
         if s.pf_power is None:
             s.pf_power = np.abs(Y[:, 0]) ** 2
             s.pf_history = deque([s.pf_power] * self.reverb_frames, maxlen=self.reverb_frames)
@@ -243,7 +242,7 @@ class Separator:
             late = self.reverb_gain * s.pf_history[0]  # the power reverb_frames ago, decayed
             s.pf_power = self.power_alpha * s.pf_power + (1 - self.power_alpha) * np.abs(Y[:, t]) ** 2
             s.pf_history.append(s.pf_power)
-            gain = np.maximum(1.0 - (noise + late) / np.maximum(s.pf_power, 1e-30),
+            gain = np.maximum(1.0 - (unwanted + late) / np.maximum(s.pf_power, 1e-30),
                               self.postfilter_floor)
             out[:, t] = gain * Y[:, t]
         return out
