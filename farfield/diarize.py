@@ -247,12 +247,11 @@ class OnlineDiarizer:
         self.identified = {t: n for t, n in self.identified.items() if t not in self.playback_tracks}
         voices = {tid: st.voice / np.linalg.norm(st.voice) for tid, st in self._tracks.items()
                   if st.voice is not None and st.voice_s >= self.identify_min_s and tid not in self.playback_tracks}
+        if len(voices) < 2:
+            return  # "clearly the closest" needs a runner-up: one voice alone (a TV before anyone speaks) is not
         for person in (sp for sp in self.speakers.values() if sp.enrolled):
             cos = sorted(((float(np.dot(v, person.centroid)), tid) for tid, v in voices.items()), reverse=True)
-            if not cos:
-                return
-            best, tid = cos[0]
-            runner_up = cos[1][0] if len(cos) > 1 else -1.0
+            (best, tid), runner_up = cos[0], cos[1][0]
             if best < self.identify_floor or best - runner_up < self.identify_margin:
                 continue
             if self.identified.get(tid) is not None:
@@ -359,9 +358,10 @@ class OnlineDiarizer:
 
     def speaking_tracks(self) -> dict[int, str | None]:
         """Tracks with speech now: ``{track_id: speaker}``, ``None`` while the segment is not labelled yet (its
-        first ``label_after_s``). One speaker can be on two tracks."""
-        return {tid: (st.seg_speaker if st.seg_labelled else None) for tid, st in self._tracks.items()
-                if st.vad.speaking}
+        first ``label_after_s``), except on a track identified as an enrolled person, whose name it carries from
+        the first words. One speaker can be on two tracks."""
+        return {tid: (st.seg_speaker if st.seg_labelled else self.identified.get(tid))
+                for tid, st in self._tracks.items() if st.vad.speaking}
 
     def flush(self, end_s: float) -> tuple[list[SpeakerSegment], list[Event]]:
         """Close open segments at the end of a recording."""

@@ -24,6 +24,8 @@ _BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
 _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
+_TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it was last reported or heard: the
+# tracker stops reporting a silent track but revives it, with its id, for up to its ``forget_s`` (6 s by default)
 
 
 class LoudestTalker:
@@ -165,6 +167,7 @@ class TargetSelector:
         self._speaking: dict[int, str | None] = {}
         self._track_label: dict[int, str] = {}  # the last label each track carried
         self._track_dir: dict[int, complex] = {}  # smoothed unit direction of each track
+        self._track_seen: dict[int, float] = {}  # when each track was last reported or heard speaking
         self.playback_tracks: set[int] = set()  # tracks in a playback zone at the last update
         self._levels: dict[int, deque] = {}  # per track: (time_s, power_db, azimuth) while it spoke (nearest_memory_s)
         self._nearest: tuple[int, float] | None = None  # the nearest talker's track and its last azimuth
@@ -262,10 +265,13 @@ class TargetSelector:
             u = np.exp(1j * np.radians(r.azimuth_deg))
             self._track_dir[r.track_id] = self._track_dir.get(r.track_id, u) * (1 - _DIR_ALPHA) + u * _DIR_ALPHA
         heading = {tid: float(np.degrees(np.angle(self._track_dir[tid]))) for tid in by_id}
-        # forget dead tracks (rows name every live track; levels stay for nearest_memory_s)
-        live = set(by_id) | set(self._speaking)
+        # forget dead tracks: those neither reported nor heard for _TRACK_MEMORY_S (a track the tracker revives
+        # keeps its label, direction and speaking history; levels stay for nearest_memory_s)
+        self._track_seen.update(dict.fromkeys(set(by_id) | set(self._speaking), time_s))
+        for tid in [t for t, seen in self._track_seen.items() if time_s - seen > _TRACK_MEMORY_S]:
+            del self._track_seen[tid]
         for d in (self._track_dir, self._track_label, self._last_spoke, self._onset, self._prev_end):
-            for tid in [t for t in d if t not in live]:
+            for tid in [t for t in d if t not in self._track_seen]:
                 del d[tid]
         self.playback_tracks = {tid for tid in by_id if self._in_zones(heading[tid], zones)}
         if self._target_track in self.playback_tracks:

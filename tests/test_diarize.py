@@ -183,6 +183,19 @@ def test_a_track_keeps_its_label_while_its_new_segment_is_labelled():
     assert sel.target is None
     sel.observe({1: None}, 1.2)
     assert sel.update(rows(1.2, (1, 0.0, -30.0)), 1.2) == 1
+    # a longer pause, in which the tracker stops reporting the silent track (dormant) and another track talks;
+    # the tracker then revives track 1 with its id: it still carries alice
+    for k in range(120):
+        sel.observe({2: "spk1"} if k < 60 else {}, 1.3 + k / 30)
+        sel.update(rows(1.3 + k / 30, (2, 90.0, -30.0)), 1.3 + k / 30)
+    assert sel.target is None
+    sel.observe({1: None}, 5.4)
+    assert sel.update(rows(5.4, (1, 0.0, -30.0)), 5.4) == 1
+    # a track neither reported nor heard for longer than any revival is forgotten
+    for k in range(400):
+        sel.observe({}, 5.5 + k / 30)
+        sel.update(rows(5.5 + k / 30, (2, 90.0, -30.0)), 5.5 + k / 30)
+    assert 1 not in sel._track_label and 1 not in sel._track_dir
 
 
 def test_require_trigger_has_no_target_outside_a_lock():
@@ -440,7 +453,7 @@ def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
     a, b = EspeakBank().voices(2, 16000, rng)
     d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99)
     d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
-    segs, events = [], []
+    segs, events, heard = [], [], []
     t = 0
     for turn in range(6):  # alice on track 1 and bob on track 2 take turns; both beams run all along
         voice, tid = (a, 1) if turn % 2 == 0 else (b, 2)
@@ -452,13 +465,36 @@ def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
             out = d.process(blk)
             segs += out[0]
             events += out[1]
+            if any(e.type == "speaker_identified" for e in events) and 1 in d.speaking_tracks():
+                heard.append(d.speaking_tracks()[1])
         t += x.size
     ident = [e for e in events if e.type == "speaker_identified"]
     assert [(e.speaker, e.track_id) for e in ident] == [("alice", 1)]
+    assert heard and set(heard) == {"alice"}  # once identified, the track carries her name from the first words
     final = [d.final_label(g) for g in segs]
     assert {g.speaker for g in final if g.track_id == 1} == {"alice"}
     assert "alice" not in {g.speaker for g in final if g.track_id == 2}
     assert any(g.speaker != "alice" for g in segs if g.track_id == 1)  # labelled before the identification
+
+
+def test_one_voice_alone_is_not_identified_as_an_enrolled_person():
+    """A TV talks before anyone else: with no other track to compare it with, it is not "clearly the closest"
+    to alice's enrolment, however low the floor."""
+    pytest.importorskip("torch")
+    pytest.importorskip("resemblyzer")
+    from farfield.sim.voices import EspeakBank
+
+    rng = np.random.default_rng(2)
+    a, tv = EspeakBank().voices(2, 16000, rng)
+    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, identify_floor=-1.0)
+    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    x = np.concatenate([tv.say(3.0, rng), 1e-4 * rng.standard_normal(4000), tv.say(3.0, rng),
+                        1e-4 * rng.standard_normal(16000)])
+    events = []
+    for s in range(0, x.size, 1600):
+        events += d.process(FrontendBlock(rows(s / 16000, (1, 0.0, -20.0)), {1: [(s, x[s: s + 1600])]}))[1]
+    assert d._tracks[1].voice_s >= d.identify_min_s  # enough of its voice was heard to be compared
+    assert not [e for e in events if e.type == "speaker_identified"] and not d.identified
 
 
 def test_dead_tracks_are_closed_and_forgotten():
@@ -476,5 +512,5 @@ def test_dead_tracks_are_closed_and_forgotten():
             segs_before_flush += d.process(b)[0]
             sel.observe(d.speaking_tracks(), t0 / 16000)
             sel.update(b.tracks, t0 / 16000)
-        assert len(d._tracks) <= 3 and len(sel._track_dir) <= 3
+        assert len(d._tracks) <= 3 and len(sel._track_dir) <= 12  # the selector keeps a dead track 10 s
     assert len({g.track_id for g in segs_before_flush}) >= 198
