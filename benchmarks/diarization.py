@@ -15,11 +15,12 @@ starts near, like a glance or a button before each request), ``wake word`` (the 
 wake word: the trigger comes when it ends, with its start) and ``nearest`` (no prior; the addressee is the talker
 nearest the array). The target is a track: each target segment (target.rttm)
 is given to the true source nearest its track's direction; reported are the fraction of target time on the
-addressee's track while they speak, the fraction on the TV's track, and how much of the addressee's speech the
-target covers. (Counting target time that merely overlaps TV speech would score any target high: the TV talks
-most of the time.) Also the label delay and the real-time factor of the whole chain (front end, Silero VAD,
-Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one core (numba and torch limited
-to one thread) over the first two meetings.
+addressee's track while they speak, the fraction on the addressee's track at all (also counting the VAD's
+hangover after their words and the short pauses inside a segment), the fraction on the TV's track, and how much
+of the addressee's speech the target covers. (Counting target time that merely overlaps TV speech would score
+any target high: the TV talks most of the time.) Also the label delay and the real-time factor of the whole
+chain (front end, Silero VAD, Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one
+core (numba and torch limited to one thread) over the first two meetings.
 
     python benchmarks/diarization.py [--scenes 4] [--out benchmarks/results/diarization.txt]
     python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
@@ -124,10 +125,12 @@ def trigger_times(scene, addressee: str, before_s: float = 0.3, min_gap_s: float
     return cues
 
 
-def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[float, float, float, float]:
+def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[float, float, float, float, float]:
     """(seconds of target time on the addressee's track while they speak, seconds on the TV's track, target
-    seconds, seconds the addressee speaks), counting from ``after_s``. Each target segment is given to the source
-    nearest the mean azimuth of its track during the segment, if within WHO_DEG."""
+    seconds, seconds the addressee speaks, target seconds on the addressee's track), counting from ``after_s``.
+    Each target segment is given to the source nearest the mean azimuth of its track during the segment, if within
+    WHO_DEG. The last figure also counts the VAD's hangover after the addressee's words and the short pauses
+    inside a segment, while the first counts only the time they speak."""
     arr = scene.array
     axis = arr.front_deg - 90.0 if arr.is_linear else None
 
@@ -141,7 +144,7 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
             sources.setdefault(p[1], p[6])
     spoken = [(max(g.start_s, after_s), g.start_s + g.duration_s) for g in scene.segments
               if g.speaker == addressee and g.start_s + g.duration_s > after_s]
-    right = tv = total = 0.0
+    right = tv = total = on_track = 0.0
     for g in res.target_segments:
         if g.end_s <= after_s:
             continue
@@ -157,9 +160,10 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
             continue
         if who == addressee:
             right += sum(max(0.0, min(b, g.end_s) - max(a, g.start_s)) for a, b in spoken)
+            on_track += g.end_s - g.start_s
         elif who.startswith("playback"):
             tv += g.end_s - g.start_s
-    return right, tv, total, sum(b - a for a, b in spoken)
+    return right, tv, total, sum(b - a for a, b in spoken), on_track
 
 
 def main() -> None:
@@ -231,11 +235,13 @@ def main() -> None:
     for policy in stats:
         parts = []
         for v in (stats[policy], late[policy]):
-            right, tv, tot, spoken = (sum(x[k] for x in v) for k in range(4))
-            parts.append((right / max(tot, 1e-9), tv / max(tot, 1e-9), tot, right / max(spoken, 1e-9)))
-        (r, t, tot, c), (r2, t2, tot2, c2) = parts
-        lines.append(f"  {policy:<9} target time right {r:.1%} [{r2:.1%}], on the TV {t:.1%} [{t2:.1%}] of {tot:.0f} "
-                     f"[{tot2:.0f}] s of target speech; addressee's speech covered {c:.1%} [{c2:.1%}]")
+            right, tv, tot, spoken, on_track = (sum(x[k] for x in v) for k in range(5))
+            parts.append((right / max(tot, 1e-9), on_track / max(tot, 1e-9), tv / max(tot, 1e-9), tot,
+                          right / max(spoken, 1e-9)))
+        (r, o, t, tot, c), (r2, o2, t2, tot2, c2) = parts
+        lines.append(f"  {policy:<9} target time right {r:.1%} [{r2:.1%}] (on the addressee's track {o:.1%} "
+                     f"[{o2:.1%}]), on the TV {t:.1%} [{t2:.1%}] of {tot:.0f} [{tot2:.0f}] s of target speech; "
+                     f"addressee's speech covered {c:.1%} [{c2:.1%}]")
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "

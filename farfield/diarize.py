@@ -16,9 +16,10 @@ Enrolled people are recognised two ways. Directly, when a segment's embedding is
 are often no closer than two different people through the same room (and learned speakers can mix two voices
 the embeddings confuse). So each track also keeps its own voice (the mean embedding of its segments), and once
 tracks have enough speech, the track whose voice is clearly the closest to an enrolment (``identify_floor``,
-``identify_margin`` over the runner-up track) is *identified* as that person: from then on its segments carry
-the name, a ``speaker_identified`` event says so, and :meth:`OnlineDiarizer.final_label` names its earlier
-segments too. Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
+``identify_margin`` over the runner-up track; one voice alone has no runner-up and is not identified) is
+*identified* as that person: from then on its segments carry the name (in :meth:`OnlineDiarizer.speaking_tracks`
+from their first words), a ``speaker_identified`` event says so, and :meth:`OnlineDiarizer.final_label` names its
+earlier segments too. Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
 from the target policy's playback zones) are never identified.
 """
 

@@ -76,8 +76,8 @@ class TargetSelector:
     Policies (give any combination; scores add up among the candidates):
 
     - ``enrolled``: a name (or list of names) of enrolled people: +3 when such a person talks (a track keeps the
-      label of its last labelled segment while a new segment is being labelled, so the target starts with the
-      person's first words);
+      label of its last labelled segment while a new segment is being labelled, also after a pause in which the
+      tracker stopped reporting it, so the target starts with the person's first words);
     - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot);
     - ``nearest``: the talker nearest the device: the one whose speech has been loudest at the array (the upper
       quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
