@@ -249,7 +249,7 @@ class OnlineDiarizer:
         voices = {tid: st.voice / np.linalg.norm(st.voice) for tid, st in self._tracks.items()
                   if st.voice is not None and st.voice_s >= self.identify_min_s and tid not in self.playback_tracks}
         if len(voices) < 2:
-            return  # "clearly the closest" needs a runner-up: one voice alone (a TV before anyone speaks) is not
+            return  # "clearly the closest" needs a runner-up; one voice alone may be a TV before anyone speaks
         for person in (sp for sp in self.speakers.values() if sp.enrolled):
             cos = sorted(((float(np.dot(v, person.centroid)), tid) for tid, v in voices.items()), reverse=True)
             (best, tid), runner_up = cos[0], cos[1][0]
