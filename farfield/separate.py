@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,8 +60,8 @@ class _Stream:
     pf_power: np.ndarray | None = None
     pf_history: deque | None = None  # the post-filter's smoothed powers of the last frames (late reverberation)
     steer: np.ndarray | None = None  # (F, M) steering vectors toward the track, referenced to the reference mic
+    leak: dict = field(default_factory=dict)  # other track id -> (F,) |w^H d_other|^2, while weights and steers hold
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
-    steer_unit: np.ndarray | None = None  # (F, M) unit-norm steering vectors (MASKED methods)
     base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
     phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance (MASKED methods)
     phi_n: np.ndarray | None = None  # (F, M, M) mask-weighted noise covariance
@@ -185,6 +185,7 @@ class Separator:
                                               reference_mic=self.reference_mic) for s in streams}
         for s in streams:
             s.steer = steer[s.track_id]
+            s.leak = {}  # the post-filter's crosstalk responses follow the new steers and weights
         if self.method == "das":
             for s in streams:
                 s.weights = delay_and_sum_weights(steer[s.track_id])
@@ -196,7 +197,6 @@ class Separator:
         if self.method in MASKED:
             for s in streams:
                 d = steer[s.track_id]
-                s.steer_unit = d / np.linalg.norm(d, axis=1, keepdims=True)
                 s.base_weights = mvdr_weights(d, self._gamma, diag_eps=1e-3)
                 if s.weights is None or s.mass is None:
                     self._mask_weights(s)
@@ -232,7 +232,9 @@ class Separator:
         if self.postfilter_leakage > 0:
             for o in self._streams.values():
                 if o is not s and o.pf_power is not None and o.steer is not None:
-                    resp = np.abs(np.einsum("fm,fm->f", s.weights.conj(), o.steer)) ** 2
+                    resp = s.leak.get(o.track_id)
+                    if resp is None:
+                        resp = s.leak[o.track_id] = np.abs(np.einsum("fm,fm->f", s.weights.conj(), o.steer)) ** 2
                     unwanted = unwanted + self.postfilter_leakage * resp * o.pf_power
         if s.pf_power is None:
             s.pf_power = np.abs(Y[:, 0]) ** 2
@@ -250,6 +252,7 @@ class Separator:
     def _mask_weights(self, s: "_Stream") -> None:
         """Masked methods: Souden MVDR or GEV weights in the bins with enough mask, superdirective elsewhere."""
         s.weights = s.base_weights.copy()
+        s.leak = {}
         ok = s.mass >= self.mask_min_frames if s.mass is not None else np.zeros(self.freqs.size, bool)
         if not np.any(ok):
             return
@@ -266,12 +269,13 @@ class Separator:
 
     def _update_masked_covariances(self, X: np.ndarray) -> None:
         """Masked methods: spatial posteriors of one frame ``X (M, F)`` and the streams' masked covariances."""
-        streams = [s for s in self._streams.values() if s.steer_unit is not None]
+        streams = [s for s in self._streams.values() if s.steer is not None]
         if not streams:
             return
         M, F = X.shape
         xn = X / (np.linalg.norm(X, axis=0, keepdims=True) + 1e-30)
-        fit = np.stack([np.abs(np.einsum("fm,mf->f", s.steer_unit.conj(), xn)) ** 2 for s in streams])  # (K, F)
+        # steering vectors have unit-modulus entries (norm sqrt(M)): the fit is |d^H x|^2 / (|d|^2 |x|^2) in [0, 1]
+        fit = np.stack([np.abs(np.einsum("fm,mf->f", s.steer.conj(), xn)) ** 2 for s in streams]) / M  # (K, F)
         fit = np.concatenate([fit, np.full((1, F), 1.0 / M + 0.1)])  # + a diffuse-noise class
         z = np.exp(self.mask_sharpness * (fit - fit.max(axis=0)))
         post = z / z.sum(axis=0)
