@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from .beamform import (blind_analytic_normalization, delay_and_sum_weights, diffuse_coherence,
+from .beamform import (apply_weights, blind_analytic_normalization, delay_and_sum_weights, diffuse_coherence,
                        gev_power_iteration, lcmv_weights, mvdr_souden_weights, mvdr_weights, reference_normalization,
                        steering_vectors)
 from ._validate import check_settings
@@ -331,7 +331,7 @@ class Separator:
                 s.preroll = None
             else:
                 frames = X[:, :, None]
-            Y = np.einsum("fm,mft->ft", s.weights.conj(), frames)
+            Y = apply_weights(s.weights, frames)
             if self.postfilter:
                 Y = self._postfilter(s, Y)
             audio = s.istft.process(Y[None])[0]
