@@ -212,8 +212,8 @@ def main() -> None:
     rtf_gev = (time.perf_counter() - t) / (x.shape[1] / sr)
     lines.append("")
     lines.append(f"speed: whole streaming chain (STFT, SRP-PHAT, tracker, {len(res.streams)} beams (3 talkers), "
-                 f"ISTFT), 8 mics, 16 kHz, one core: real-time factor {rtf:.3f} (superdirective), {rtf_wpe:.3f} with online "
-                 f"WPE, {rtf_mask:.3f} mask-mvdr, {rtf_gev:.3f} mask-gev; algorithmic latency "
+                 f"ISTFT), 8 mics, 16 kHz, one core: real-time factor {rtf:.3f} (superdirective), {rtf_wpe:.3f} "
+                 f"with online WPE, {rtf_mask:.3f} mask-mvdr, {rtf_gev:.3f} mask-gev; algorithmic latency "
                  f"{res.latency_samples} samples = {1000 * res.latency_samples / sr:.0f} ms")
     emit(lines, args.out)
 

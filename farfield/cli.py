@@ -11,10 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="farfield: localize, track, separate and diarize talkers with a microphone array, live or from files; "
-                       "simulate labelled rooms to measure it.",
+app = typer.Typer(help="farfield: localize, track, separate and diarize talkers with a microphone array, live or from "
+                       "files; simulate labelled rooms to measure it.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
+ARRAY_HELP = "Built-in profile name (see `farfield arrays`) or a .toml path."
 
 
 def _fail(msg: str) -> None:
@@ -71,7 +72,7 @@ def _print_track_summary(rows, title: str = "tracks") -> None:
 @app.command("localize")
 def localize_cmd(
     input: Path = typer.Argument(..., help="Multichannel wav/flac (device channels), or a folder of mono files."),
-    array: str = typer.Option(..., "--array", "-a", help="Built-in profile name (see `farfield arrays`) or a .toml path."),
+    array: str = typer.Option(..., "--array", "-a", help=ARRAY_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; tracks.csv is written there."),
     method: str = typer.Option("srp-phat", help="srp-phat, music or normmusic."),
     grid: str = typer.Option("auto", help="auto (circle for planar arrays, the front half circle for linear ones, "
@@ -114,9 +115,10 @@ def _write_diarization(out: Path, segments: list, events: list, target_segments:
 @app.command("process")
 def process_cmd(
     input: Path = typer.Argument(..., help="Multichannel wav/flac (device channels), or a folder of mono files."),
-    array: str = typer.Option(..., "--array", "-a", help="Built-in profile name (see `farfield arrays`) or a .toml path."),
+    array: str = typer.Option(..., "--array", "-a", help=ARRAY_HELP),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    separation: str = typer.Option("superdirective", help="Beamformer per track: superdirective, mvdr, lcmv, mask-mvdr, mask-gev or das."),
+    separation: str = typer.Option("superdirective", help="Beamformer per track: superdirective, mvdr, lcmv, "
+                                                           "mask-mvdr, mask-gev or das."),
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
     block_size: int = typer.Option(1024, min=1, help="Samples per block fed to the streaming front end."),
     dereverb: bool = typer.Option(False, help="Online WPE dereverberation before the beamformers (experimental)."),
@@ -225,7 +227,7 @@ def devices_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON i
 
 @app.command("listen")
 def listen_cmd(
-    array: str = typer.Option(..., "--array", "-a", help="Built-in profile name or a .toml path."),
+    array: str = typer.Option(..., "--array", "-a", help=ARRAY_HELP),
     device: Optional[str] = typer.Option(None, help="Input device index or name part (default: matched by the "
                                          "profile's device_pattern, else the system default)."),
     replay: Optional[Path] = typer.Option(None, help="Replay this recording as if live instead of a device."),
@@ -506,7 +508,8 @@ def eval_cmd(
     for name, r in res["scenes"].items():
         tr, st, di = r.get("tracks", {}), r.get("streams", {}), r.get("diarization", {})
         t.add_row(name, f(tr.get("mae_deg"), ".1f"), f(tr.get("recall"), ".2f"), f(tr.get("false_per_frame"), ".2f"),
-                  f(st.get("si_sdri_db"), ".1f") + " / " + f(st.get("si_sdri_image_db"), ".1f"), f(di.get("der"), ".1%"))
+                  f(st.get("si_sdri_db"), ".1f") + " / " + f(st.get("si_sdri_image_db"), ".1f"),
+                  f(di.get("der"), ".1%"))
     s = res["summary"]
     t.add_row("[bold]all", f(s.get("azimuth_mae_deg"), ".1f"), f(s.get("azimuth_recall"), ".2f"),
               f(s.get("false_tracks_per_frame"), ".2f"),

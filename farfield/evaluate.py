@@ -55,7 +55,8 @@ def score_tracks(scene_dir: Path, tracks_csv: Path, threshold_deg: float = 10.0)
         times = np.array([s + d / 2 for _, s, d in segs])
     else:
         times = np.unique(np.array([r.time_s for r in rows]))
-    true_az = np.stack([_azimuth_at(times, pos[n][1], pos[n][2]) for n in names]) if names else np.zeros((0, times.size))
+    true_az = (np.stack([_azimuth_at(times, pos[n][1], pos[n][2]) for n in names]) if names
+               else np.zeros((0, times.size)))
     active = np.zeros((len(names), times.size), dtype=bool)
     for spk, s, d in segs:
         if spk in names:
@@ -94,7 +95,8 @@ def score_streams(scene_dir: Path, streams_dir: Path) -> dict:
 
 def score_diarization(scene_dir: Path, rttm: Path, collar_s: float = 0.25, include_playback: bool = False) -> dict:
     """DER of one scene's ``diarization.rttm``."""
-    ref = [r for r in read_rttm(scene_dir / "reference.rttm") if include_playback or not r[0].startswith(PLAYBACK_PREFIX)]
+    ref = [r for r in read_rttm(scene_dir / "reference.rttm")
+           if include_playback or not r[0].startswith(PLAYBACK_PREFIX)]
     d = diarization_error_rate(ref, read_rttm(rttm), collar_s=collar_s)
     return {"der": d.der, "missed": d.missed, "false_alarm": d.false_alarm, "confusion": d.confusion,
             "scored_s": d.total_s}

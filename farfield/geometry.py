@@ -303,7 +303,8 @@ def parse_profile(data: dict, origin: str = "<dict>") -> ArrayGeometry:
     for k, m in enumerate(mics):
         miss = _MIC_KEYS - m.keys()
         if miss:
-            raise ProfileError(f"{origin}: mic #{k} is missing key(s) {sorted(miss)}; each mic needs position and channel")
+            raise ProfileError(f"{origin}: mic #{k} is missing key(s) {sorted(miss)}; each mic needs position and "
+                               "channel")
         extra = m.keys() - _MIC_KEYS - {"notes"}
         if extra:
             raise ProfileError(f"{origin}: mic #{k} has unknown key(s) {sorted(extra)}")

@@ -25,7 +25,8 @@ class DOAScores:
     n_active: int
 
 
-def match_azimuths(true_az: np.ndarray, est_az: np.ndarray, threshold_deg: float = 10.0) -> list[tuple[int, int, float]]:
+def match_azimuths(true_az: np.ndarray, est_az: np.ndarray,
+                   threshold_deg: float = 10.0) -> list[tuple[int, int, float]]:
     """One-to-one matching of true and estimated azimuths (Hungarian, wrapped distance);
     returns ``(true_index, est_index, error_deg)`` for pairs within ``threshold_deg``."""
     if len(true_az) == 0 or len(est_az) == 0:

@@ -372,6 +372,7 @@ class OnlineWPE:
     def process_frame(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.complex128)
         out = np.empty_like(X)
-        kernels.online_wpe_step(X, self._hist, self._P, self._G, self._power, out, self.alpha, self.taps, self.delay, self._t)
+        kernels.online_wpe_step(X, self._hist, self._P, self._G, self._power, out, self.alpha, self.taps, self.delay,
+                                self._t)
         self._t += 1
         return out

@@ -46,20 +46,27 @@ def test_profile_round_trip(tmp_path):
     assert a.channels == b.channels and a.device_channels == b.device_channels
 
 
+def _mic(x: float, channel: int | None, dims: int = 3) -> dict:
+    m = {"position": [x, 0.0, 0.0][:dims]}
+    if channel is not None:
+        m["channel"] = channel
+    return m
+
+
 def _profile(**kw):
-    d = {"name": "t", "mics": [{"position": [0.0, 0.0, 0.0], "channel": 0}, {"position": [0.05, 0.0, 0.0], "channel": 1}]}
+    d = {"name": "t", "mics": [_mic(0.0, 0), _mic(0.05, 1)]}
     d.update(kw)
     return d
 
 
 @pytest.mark.parametrize("data,match", [
-    (_profile(mics=[{"position": [0.0, 0.0, 0.0], "channel": 0}]), "at least 2"),
-    (_profile(mics=[{"position": [0.0, 0.0, 0.0], "channel": 0}, {"position": [0.0, 0.0, 0.0], "channel": 1}]), "coincident"),
-    (_profile(mics=[{"position": [0.0, 0.0, 0.0], "channel": 0}, {"position": [0.05, 0.0, 0.0], "channel": 0}]), "duplicate channel"),
-    (_profile(mics=[{"position": [0.0, 0.0, 0.0], "channel": 0}, {"position": [46.3, 0.0, 0.0], "channel": 1}]), "millimetres"),
+    (_profile(mics=[_mic(0.0, 0)]), "at least 2"),
+    (_profile(mics=[_mic(0.0, 0), _mic(0.0, 1)]), "coincident"),
+    (_profile(mics=[_mic(0.0, 0), _mic(0.05, 0)]), "duplicate channel"),
+    (_profile(mics=[_mic(0.0, 0), _mic(46.3, 1)]), "millimetres"),
     ({"mics": []}, "missing required key"),
-    (_profile(mics=[{"position": [0.0, 0.0], "channel": 0}, {"position": [0.05, 0.0, 0.0], "channel": 1}]), r"\[x, y, z\]"),
-    (_profile(mics=[{"position": [0.0, 0.0, 0.0]}, {"position": [0.05, 0.0, 0.0], "channel": 1}]), "missing key"),
+    (_profile(mics=[_mic(0.0, 0, dims=2), _mic(0.05, 1)]), r"\[x, y, z\]"),
+    (_profile(mics=[_mic(0.0, None), _mic(0.05, 1)]), "missing key"),
     (_profile(colour="red"), "unknown key"),
     (_profile(device_channels=1), "does not exist"),
 ])

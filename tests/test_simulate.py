@@ -327,6 +327,7 @@ def test_cli_simulate_and_eval(tmp_path):
     r = CliRunner().invoke(app, ["simulate", "no_such", "--scenes", "1", "--out", str(tmp_path / "x")])
     assert r.exit_code == 2 and "no recipe file" in r.output
     shutil.copytree(tmp_path / "ds" / "scene_000000", tmp_path / "pred" / "scene_000000")
-    (tmp_path / "pred" / "scene_000000" / "reference.rttm").rename(tmp_path / "pred" / "scene_000000" / "diarization.rttm")
+    pred = tmp_path / "pred" / "scene_000000"
+    (pred / "reference.rttm").rename(pred / "diarization.rttm")
     r = CliRunner().invoke(app, ["eval", str(tmp_path / "ds"), "--pred", str(tmp_path / "pred")])
     assert r.exit_code == 0 and "0.0%" in r.output, r.output

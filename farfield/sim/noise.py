@@ -14,7 +14,8 @@ from ..geometry import SPEED_OF_SOUND
 from ..stft import istft, stft
 
 
-def spherical_coherence(positions: np.ndarray, freqs_hz: np.ndarray, speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
+def spherical_coherence(positions: np.ndarray, freqs_hz: np.ndarray,
+                        speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
     """Coherence matrices ``(freq, n_mics, n_mics)`` of a spherically isotropic field."""
     pos = np.asarray(positions, dtype=np.float64)
     d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
@@ -72,7 +73,8 @@ def coloured_noise(n_samples: int, rng: np.random.Generator, colour: str = "whit
     return _unit_rms(np.fft.irfft(spec / f ** slopes[colour], n_samples))
 
 
-def _jittered_phase(n_samples: int, sample_rate: int, f0_hz: float, jitter: float, rng: np.random.Generator) -> np.ndarray:
+def _jittered_phase(n_samples: int, sample_rate: int, f0_hz: float, jitter: float,
+                    rng: np.random.Generator) -> np.ndarray:
     """Phase (cycles) of a tone whose frequency wanders slowly by about ``jitter`` (relative)."""
     steps = max(2, int(n_samples / sample_rate * 4) + 2)
     wander = np.interp(np.arange(n_samples), np.linspace(0, n_samples, steps), rng.standard_normal(steps))

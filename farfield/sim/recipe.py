@@ -42,7 +42,8 @@ _TALKERS = {"count": ("int", ...), "distance_m": ("num", [0.8, 3.0]), "height_m"
             "min_separation_deg": ("num", 20.0), "walking_prob": ("num", 0.0), "walk_speed_mps": ("num", [0.3, 1.0]),
             "level_db": ("num", [-3.0, 3.0]), "speech": ("str", "espeak")}
 _CONVERSATION = {"first_turn_s": ("num", [0.2, 1.0]), "turn_s": ("num", [1.0, 4.0]), "gap_s": ("num", [-0.3, 1.0]),
-                 "backchannel_prob": ("num", 0.15), "long_pause_prob": ("num", 0.1), "long_pause_s": ("num", [2.0, 4.0])}
+                 "backchannel_prob": ("num", 0.15), "long_pause_prob": ("num", 0.1),
+                 "long_pause_s": ("num", [2.0, 4.0])}
 _MIX = {"snr_db": ("num", 10.0), "level_dbfs": ("num", [-32.0, -22.0]), "mic_self_noise_dbfs": ("num", -90.0),
         "gain_mismatch_db": ("num", 0.0), "clip_dbfs": ("num", 0.0)}
 _OUTPUT = {"noise_images": ("bool", False), "subtype": ("str", "FLOAT")}
@@ -176,7 +177,8 @@ def parse_recipe(data: dict, source: str = "<recipe>") -> Recipe:
             if not isinstance(n, dict) or "type" not in n:
                 raise RecipeError(f"{where}: missing required key 'type'")
             if n["type"] not in NOISE_TYPES:
-                raise RecipeError(f"{where}.type: unknown noise type {n['type']!r}; expected one of {sorted(NOISE_TYPES)}")
+                raise RecipeError(f"{where}.type: unknown noise type {n['type']!r}; expected one of "
+                                  f"{sorted(NOISE_TYPES)}")
             spec["noise"].append(_check_table(where, n, {**_NOISE_COMMON, **NOISE_TYPES[n["type"]]}))
         _check_consistency(spec)
     except RecipeError as e:
@@ -200,12 +202,14 @@ def _check_consistency(spec: dict) -> None:
             raise RecipeError(f"{key}: heights {value!r} m must lie inside the room (0, {min_h}) m")
     min_side = min(_lo(room["size_m"][0]), _lo(room["size_m"][1]))
     if 2 * _hi(arr["wall_margin_m"]) >= min_side:
-        raise RecipeError(f"array.wall_margin_m: {arr['wall_margin_m']!r} m leaves no floor space in a {min_side} m wide room")
+        raise RecipeError(f"array.wall_margin_m: {arr['wall_margin_m']!r} m leaves no floor space in a {min_side} m "
+                          "wide room")
     if _lo(tk["count"]) < 1:
         raise RecipeError("talkers.count: at least 1 talker is needed (the SNR is defined against the talkers)")
     diag = float(np.hypot(_hi(room["size_m"][0]), _hi(room["size_m"][1])))
     if _lo(tk["distance_m"]) <= 0 or _lo(tk["distance_m"]) >= diag:
-        raise RecipeError(f"talkers.distance_m: {tk['distance_m']!r} m cannot fit in a room whose floor diagonal is {diag:.1f} m")
+        raise RecipeError(f"talkers.distance_m: {tk['distance_m']!r} m cannot fit in a room whose floor diagonal is "
+                          f"{diag:.1f} m")
     for key in ("walking_prob", "backchannel_prob", "long_pause_prob"):
         sec = "talkers" if key == "walking_prob" else "conversation"
         v = spec[sec][key]

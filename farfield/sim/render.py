@@ -174,7 +174,8 @@ def _conversation(voices: list[Voice], n: int, sample_rate: int, conv: dict,
     return tracks, utts
 
 
-def _continuous_speech(voices: list[Voice], n: int, sample_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple]]:
+def _continuous_speech(voices: list[Voice], n: int, sample_rate: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, list[tuple]]:
     """Uninterrupted talk (a TV presenter, a background talker): utterances with 0.1-0.6 s gaps."""
     track, utts, t = np.zeros(n), [], float(rng.uniform(0, 0.5))
     while t < n / sample_rate:
@@ -274,8 +275,8 @@ def render_recipe_scene(recipe: Recipe | str | Path, seed: int, index: int, *, s
     rir = spec["room"]["rir"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        e_abs, order, rt60_probe = calibrated_absorption(room, rt60_target, sr, max_order=int(spec["room"]["max_order"]),
-                                                         rir=rir)
+        e_abs, order, rt60_probe = calibrated_absorption(room, rt60_target, sr,
+                                                         max_order=int(spec["room"]["max_order"]), rir=rir)
     for w in caught:
         warnings.warn(f"{recipe.name} scene {index}: {w.message}", stacklevel=2)
     # array

@@ -14,6 +14,7 @@ import os
 import struct
 import threading
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -34,7 +35,8 @@ _WORDS = (
     "twenty orders the printer needs paper the coffee machine is broken meet me at the loading bay"
 ).split()
 _BACKCHANNELS = ("yeah", "okay", "right", "mm hmm", "sure", "uh huh", "yes", "no", "got it")
-_ESPEAK_LANGS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan", "en-us-nyc", "en-gb-x-gbcwmd")
+_ESPEAK_LANGS = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-gb-x-gbclan", "en-us-nyc",
+                 "en-gb-x-gbcwmd")
 _ESPEAK_VARIANTS = tuple(f"m{i}" for i in range(1, 8)) + tuple(f"f{i}" for i in range(1, 5)) + (
     "croak", "klatt", "klatt2", "klatt3", "whisper", "Michael", "steph", "robert", "john", "linda", "quincy",
     "Andrea", "Annie", "benjamin", "grandma", "grandpa", "Mario", "david", "edward", "max", "norbert")
@@ -174,21 +176,22 @@ class Voice:
         return self.bank.describe(self.key)
 
 
-class SpeechBank:
+class SpeechBank(ABC):
     """Base class: a source of distinct voices; ``capacity`` is how many distinct voices it can give."""
 
     capacity: int = 0
 
+    @abstractmethod
     def voices(self, n: int, sample_rate: int, rng: np.random.Generator) -> list[Voice]:
         """``n`` distinct voices (as distinct as the bank allows)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def utterance(self, key: tuple, duration_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
         """An utterance of about ``duration_s`` (a short backchannel when ``duration_s < 0``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self, key: tuple) -> dict:
-        raise NotImplementedError
+        """What the voice ``key`` is, for the scene's labels (JSON-ready)."""
 
 
 class EspeakBank(SpeechBank):
@@ -202,7 +205,8 @@ class EspeakBank(SpeechBank):
         for i in range(n):
             lang = _ESPEAK_LANGS[int(rng.integers(len(_ESPEAK_LANGS)))]
             variant = _ESPEAK_VARIANTS[int(variants[i % len(variants)])]
-            key = (f"{lang}+{variant}", int(rng.integers(130, 200)), int(rng.integers(25, 75)), int(rng.integers(30, 80)))
+            key = (f"{lang}+{variant}", int(rng.integers(130, 200)), int(rng.integers(25, 75)),
+                   int(rng.integers(30, 80)))
             out.append(Voice(self, key, sample_rate))
         return out
 
