@@ -68,11 +68,36 @@ def test_sporadic_detections_make_no_track():
     assert sum(len(r) for r in rows) < 10
 
 
+def test_one_stray_detection_does_not_revive_a_dormant_track():
+    tr = ff.Tracker(frame_period_s=DT)
+    n_on, n_pause = 40, int(2.0 / DT)  # 40 hits: not established, 0.5 s hangover
+    stray = [[]] * 10 + [[46.0]] + [[]] * 10
+    rows = run(tr, [[45.0]] * n_on + [[]] * n_pause + stray + [[46.0]] * 2 + [[]] * 3)
+    assert rows[n_on - 1] and rows[n_on + n_pause - 1] == []
+    assert all(r == [] for r in rows[n_on + n_pause: n_on + n_pause + len(stray)])  # the stray hit: still dormant
+    assert [r.track_id for r in rows[n_on + n_pause + len(stray) + 1]] == [1]  # two hits: back, same id
+
+
+def test_a_young_track_hit_now_and_then_has_a_short_hangover():
+    def reported_after_last_hit(schedule):
+        rows = run(ff.Tracker(frame_period_s=DT), schedule + [[]] * 30)
+        return sum(1 for r in rows[len(schedule):] if r) * DT
+
+    steady = reported_after_last_hit([[45.0]] * 15)
+    sporadic = reported_after_last_hit([[45.0]] * 4 + ([[]] * 5 + [[45.0]]) * 2)
+    assert steady == pytest.approx(0.5, abs=DT)  # the full hangover_s
+    assert sporadic < 0.4
+
+
 def test_tracker_errors():
     with pytest.raises(ValueError, match="frame_period_s"):
         ff.Tracker(frame_period_s=0)
     with pytest.raises(ValueError, match="hangover"):
         ff.Tracker(frame_period_s=DT, hangover_s=5, forget_s=1)
+    with pytest.raises(ValueError, match="revive_hits"):
+        ff.Tracker(frame_period_s=DT, revive_hits=0)
+    with pytest.raises(ValueError, match="full_hangover_rate"):
+        ff.Tracker(frame_period_s=DT, full_hangover_rate=1.5)
     tr = ff.Tracker(frame_period_s=DT)
     with pytest.raises(TypeError, match="LocalizationFrame"):
         tr.update([0.0, []])
