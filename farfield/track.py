@@ -213,7 +213,7 @@ class Tracker:
                     t.revive_hits, t.revive_s = 0, time_s
                 t.revive_hits += 1
                 if t.revive_hits >= self.revive_hits:
-                    t.state = "active"
+                    t.state, t.revive_hits = "active", 0
             taken.add(di)
             hit.add(ti)
         for ti, t in enumerate(self._tracks):
