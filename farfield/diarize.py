@@ -19,7 +19,9 @@ tracks have enough speech, the track whose voice is clearly the closest to an en
 ``identify_margin`` over the runner-up track; one voice alone has no runner-up and is not identified) is
 *identified* as that person: from then on its segments carry the name (in :meth:`OnlineDiarizer.speaking_tracks`
 from their first words), a ``speaker_identified`` event says so, and :meth:`OnlineDiarizer.final_label` names its
-earlier segments too. Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
+earlier segments too. A segment on an identified track whose own voice is below ``identify_floor`` to the
+enrolment is labelled as usual instead: the tracker can hand a track to another person near the same direction.
+Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
 from the target policy's playback zones) are never identified.
 """
 
@@ -114,7 +116,8 @@ class OnlineDiarizer:
             from the benchmark's (meeting / factory DER 0.40 / 0.43 at 4 dB, 0.30 / 0.38 at 2 dB).
         identify_floor, identify_margin, identify_min_s: the relative recognition of enrolled people (see
             above): the closest track with at least ``identify_min_s`` of speech, at cosine ``identify_floor`` or
-            more, and ``identify_margin`` above every other such track.
+            more, and ``identify_margin`` above every other such track; once identified, a segment on it below
+            ``identify_floor`` is not the person's.
         detection_hold_s: a track's stream also counts as silent unless the localizer detected the track (a
             :class:`~farfield.track.TrackRow` with ``detected``) within this many seconds; a track that only
             coasts through a pause hears leakage. SRP-PHAT peaks separate talkers far better than the beams'
@@ -172,6 +175,7 @@ class OnlineDiarizer:
         self._last_detected_s: dict[int, float] = {}
         self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
+        self._identified_at: dict[int, float] = {}  # ... and when (s)
         self.playback_tracks: set[int] = set()  # tracks a target policy judged TV / radio: never identified
         self.label_delays_s: list[float] = []
 
@@ -195,8 +199,9 @@ class OnlineDiarizer:
 
     def _assign(self, st: _TrackState, tid: int, audio: np.ndarray, now_s: float, events: list) -> str:
         """Label for a segment on track ``tid``."""
-        if tid in self.identified:
-            return self.identified[tid]
+        name = self.identified.get(tid)
+        if name is not None and not self.embeddings:
+            return name
         if not self.embeddings:
             name = st.speaker or f"spk{tid}"
             if name not in self.speakers:
@@ -204,6 +209,11 @@ class OnlineDiarizer:
                 events.append(Event(now_s, "new_speaker", name, tid))
             return name
         e = self.encoder.embed(audio, self.sample_rate) if np.any(audio) else None
+        if name is not None:
+            # an identified track's segment is the person's unless its voice is clearly not theirs: the tracker
+            # can hand a track to someone else near the same direction (two talkers closer than the array's beam)
+            if e is None or float(np.dot(e, self.speakers[name].centroid)) >= self.identify_floor:
+                return name
         best, best_score = None, -np.inf
         for sp in self.speakers.values():
             if sp.centroid is None or e is None:
@@ -259,13 +269,17 @@ class OnlineDiarizer:
                 continue  # already this person's (or another enrolled person's) track
             self.identified = {k: v for k, v in self.identified.items() if v != person.name}
             self.identified[tid] = person.name
+            self._identified_at = {k: v for k, v in self._identified_at.items() if k in self.identified}
+            self._identified_at[tid] = now_s
             events.append(Event(now_s, "speaker_identified", person.name, tid, {"cosine": round(best, 3)}))
 
     def final_label(self, segment: SpeakerSegment) -> SpeakerSegment:
         """``segment`` with the name its track was identified as by now (earlier segments of an identified track
         carry a learned label)."""
         name = self.identified.get(segment.track_id)
-        return segment if name is None or name == segment.speaker else replace(segment, speaker=name)
+        if name is None or name == segment.speaker or segment.start_s >= self._identified_at[segment.track_id]:
+            return segment  # labelled after the identification: its label was checked against the name
+        return replace(segment, speaker=name)
 
     def _keep_audio(self, st: _TrackState, x: np.ndarray) -> None:
         """Append ``x`` to the track's audio and drop the oldest samples beyond ``max_buffer``."""

@@ -103,7 +103,8 @@ class TargetSelector:
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
-    target (after ``keep_s``), rather than whoever else is talking. With ``nearest`` alone, only the nearest
+    target (after ``keep_s``), rather than whoever else is talking. When the target's track speaks with a label
+    that does not qualify (the tracker handed it to someone else nearby), the target goes at once. With ``nearest`` alone, only the nearest
     talker heard in the last ``nearest_memory_s`` (or a track within 20 deg of where they were) can be the target:
     a farther person speaking in between is a bystander. ``exclusive=False``: the policies only rank.
 
@@ -307,6 +308,9 @@ class TargetSelector:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
             cands = {t: r for t, r in cands.items() if self._is_enrolled(t) or self._in_sector(r)}
+            if (self._target_track in by_id and self._target_track not in cands
+                    and self._speaking.get(self._target_track) is not None):
+                self._set(None, time_s)  # the target's track now carries someone else's voice: not a pause
         elif self.exclusive and self.nearest and self._nearest is not None:
             tid, az = self._nearest
             cands = {t: r for t, r in cands.items() if t == tid or azimuth_difference_deg(heading[t], az) <= 20.0}

@@ -72,6 +72,25 @@ def test_sector_and_enrolled_policies_beat_loudness():
     assert sel.target == "b"
 
 
+def test_enrolled_target_is_dropped_when_its_track_carries_another_voice():
+    """The target's track is handed to someone else (the diarizer labels the new voice there): the target goes at
+    once, not after keep_s as in a pause; when the enrolled person speaks on it again, it is the target again."""
+    sel = TargetSelector(enrolled="alice", keep_s=2.0)
+    for k in range(30):
+        sel.observe({1: "alice"}, k / 30)
+        sel.update(rows(k / 30, (1, 10.0, -30.0)), k / 30)
+    assert sel.target == "alice"
+    sel.observe({}, 1.0)
+    sel.update(rows(1.0, (1, 10.0, -30.0)), 1.0)
+    assert sel.target == "alice"  # a pause: kept
+    sel.observe({1: "bob"}, 1.1)
+    sel.update(rows(1.1, (1, 12.0, -30.0)), 1.1)
+    assert sel.target is None and sel.pop_events()[-1].detail["previous"] == "alice"
+    sel.observe({1: "alice"}, 1.5)
+    sel.update(rows(1.5, (1, 10.0, -30.0)), 1.5)
+    assert sel.target == "alice"
+
+
 def test_trigger_locks_on_first_speaker_until_timeout():
     sel = TargetSelector(nearest=True, lock_timeout_s=1.0)
     sel.trigger(0.0)
@@ -475,6 +494,42 @@ def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
     assert {g.speaker for g in final if g.track_id == 1} == {"alice"}
     assert "alice" not in {g.speaker for g in final if g.track_id == 2}
     assert any(g.speaker != "alice" for g in segs if g.track_id == 1)  # labelled before the identification
+
+
+def test_another_voice_on_an_identified_track_does_not_get_the_name():
+    """The tracker hands alice's identified track to bob (two talkers closer than the beam): his segment there is
+    labelled by his own voice, in speaking_tracks and in final_label; alice's next segment is hers again."""
+    pytest.importorskip("torch")
+    pytest.importorskip("resemblyzer")
+    from farfield.sim.voices import EspeakBank
+
+    rng = np.random.default_rng(1)
+    a, b = EspeakBank().voices(2, 16000, rng)
+    # clean espeak voices of two people are at cosine 0.47-0.60 to each other's enrolment, one person's at 0.8-0.9
+    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, identify_floor=0.7)
+    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    segs, events, heard = [], [], []
+    t = 0
+    # alice on track 1 and bob on track 2 take turns until track 1 is identified; then bob speaks on track 1
+    for turn, (voice, tid) in enumerate([(a, 1), (b, 2)] * 3 + [(b, 1), (a, 1)]):
+        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
+        quiet = 1e-4 * rng.standard_normal(x.size)
+        for s in range(0, x.size, 1600):
+            blk = FrontendBlock(rows((t + s) / 16000, (1, 0.0, -20.0), (2, 120.0, -20.0)),
+                                {k: [(t + s, (x if k == tid else quiet)[s: s + 1600])] for k in (1, 2)})
+            out = d.process(blk)
+            segs += out[0]
+            events += out[1]
+            if turn >= 6 and 1 in d.speaking_tracks():
+                heard.append((turn, d.speaking_tracks()[1]))
+        t += x.size
+    assert [(e.speaker, e.track_id) for e in events if e.type == "speaker_identified"] == [("alice", 1)]
+    bob_there, alice_back = [g for g in segs if g.track_id == 1][-2:]
+    assert bob_there.speaker != "alice" and d.final_label(bob_there).speaker != "alice"
+    assert alice_back.speaker == "alice"
+    # bob's first words on the identified track carry the name (nothing is known of them yet), not the rest
+    assert {lab for turn, lab in heard if turn == 6} == {"alice", bob_there.speaker}
+    assert heard[-1] == (7, "alice")
 
 
 def test_one_voice_alone_is_not_identified_as_an_enrolled_person():
