@@ -460,6 +460,26 @@ def test_enrollment_names_a_known_voice():
     assert labels == ["alice", "bob", "alice"]
 
 
+def _play_turns(d: OnlineDiarizer, turns: list, rng) -> tuple[list, list, list]:
+    """Feed ``d`` turns ``(voice, track_id)`` of 2 s of speech and 1 s of quiet on tracks 1 (0 deg) and 2 (120 deg),
+    both beams running all along. Returns (segments, events, per block: (turn, speaking_tracks(), whether a
+    speaker_identified event came by then))."""
+    segs, events, seen = [], [], []
+    t = 0
+    for turn, (voice, tid) in enumerate(turns):
+        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
+        quiet = 1e-4 * rng.standard_normal(x.size)
+        for s in range(0, x.size, 1600):
+            blk = FrontendBlock(rows((t + s) / 16000, (1, 0.0, -20.0), (2, 120.0, -20.0)),
+                                {k: [(t + s, (x if k == tid else quiet)[s: s + 1600])] for k in (1, 2)})
+            out = d.process(blk)
+            segs += out[0]
+            events += out[1]
+            seen.append((turn, d.speaking_tracks(), any(e.type == "speaker_identified" for e in events)))
+        t += x.size
+    return segs, events, seen
+
+
 def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
     """Direct matching off (enrolled_threshold 0.99, as when a close-talk enrolment and a far beam are no closer
     than two people): alice's track is still identified as the track clearly closest to her enrolment, and
@@ -472,21 +492,8 @@ def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
     a, b = EspeakBank().voices(2, 16000, rng)
     d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99)
     d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
-    segs, events, heard = [], [], []
-    t = 0
-    for turn in range(6):  # alice on track 1 and bob on track 2 take turns; both beams run all along
-        voice, tid = (a, 1) if turn % 2 == 0 else (b, 2)
-        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
-        quiet = 1e-4 * rng.standard_normal(x.size)
-        for s in range(0, x.size, 1600):
-            blk = FrontendBlock(rows((t + s) / 16000, (1, 0.0, -20.0), (2, 120.0, -20.0)),
-                                {k: [(t + s, (x if k == tid else quiet)[s: s + 1600])] for k in (1, 2)})
-            out = d.process(blk)
-            segs += out[0]
-            events += out[1]
-            if any(e.type == "speaker_identified" for e in events) and 1 in d.speaking_tracks():
-                heard.append(d.speaking_tracks()[1])
-        t += x.size
+    segs, events, seen = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)  # alice on track 1 and bob on track 2
+    heard = [now[1] for _, now, identified in seen if identified and 1 in now]
     ident = [e for e in events if e.type == "speaker_identified"]
     assert [(e.speaker, e.track_id) for e in ident] == [("alice", 1)]
     assert heard and set(heard) == {"alice"}  # once identified, the track carries her name from the first words
@@ -508,21 +515,9 @@ def test_another_voice_on_an_identified_track_does_not_get_the_name():
     # clean espeak voices of two people are at cosine 0.47-0.60 to each other's enrolment, one person's at 0.8-0.9
     d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, identify_floor=0.7)
     d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
-    segs, events, heard = [], [], []
-    t = 0
     # alice on track 1 and bob on track 2 take turns until track 1 is identified; then bob speaks on track 1
-    for turn, (voice, tid) in enumerate([(a, 1), (b, 2)] * 3 + [(b, 1), (a, 1)]):
-        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
-        quiet = 1e-4 * rng.standard_normal(x.size)
-        for s in range(0, x.size, 1600):
-            blk = FrontendBlock(rows((t + s) / 16000, (1, 0.0, -20.0), (2, 120.0, -20.0)),
-                                {k: [(t + s, (x if k == tid else quiet)[s: s + 1600])] for k in (1, 2)})
-            out = d.process(blk)
-            segs += out[0]
-            events += out[1]
-            if turn >= 6 and 1 in d.speaking_tracks():
-                heard.append((turn, d.speaking_tracks()[1]))
-        t += x.size
+    segs, events, seen = _play_turns(d, [(a, 1), (b, 2)] * 3 + [(b, 1), (a, 1)], rng)
+    heard = [(turn, now[1]) for turn, now, _ in seen if turn >= 6 and 1 in now]
     assert [(e.speaker, e.track_id) for e in events if e.type == "speaker_identified"] == [("alice", 1)]
     bob_there, alice_back = [g for g in segs if g.track_id == 1][-2:]
     assert bob_there.speaker != "alice" and d.final_label(bob_there).speaker != "alice"
