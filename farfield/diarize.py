@@ -199,21 +199,18 @@ class OnlineDiarizer:
 
     def _assign(self, st: _TrackState, tid: int, audio: np.ndarray, now_s: float, events: list) -> str:
         """Label for a segment on track ``tid``."""
-        name = self.identified.get(tid)
-        if name is not None and not self.embeddings:
-            return name
-        if not self.embeddings:
+        if not self.embeddings:  # (no enrolment without embeddings, so no identified tracks either)
             name = st.speaker or f"spk{tid}"
             if name not in self.speakers:
                 self.speakers[name] = _Speaker(name, None, 0.0, False)
                 events.append(Event(now_s, "new_speaker", name, tid))
             return name
         e = self.encoder.embed(audio, self.sample_rate) if np.any(audio) else None
-        if name is not None:
-            # an identified track's segment is the person's unless its voice is clearly not theirs: the tracker
-            # can hand a track to someone else near the same direction (two talkers closer than the array's beam)
-            if e is None or float(np.dot(e, self.speakers[name].centroid)) >= self.identify_floor:
-                return name
+        # an identified track's segment is the person's unless its voice is clearly not theirs: the tracker can
+        # hand a track to someone else near the same direction (two talkers closer than the array's beam)
+        person = self.identified.get(tid)
+        if person is not None and (e is None or float(e @ self.speakers[person].centroid) >= self.identify_floor):
+            return person
         best, best_score = None, -np.inf
         for sp in self.speakers.values():
             if sp.centroid is None or e is None:

@@ -104,9 +104,10 @@ class TargetSelector:
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
     target (after ``keep_s``), rather than whoever else is talking. When the target's track speaks with a label
-    that does not qualify (the tracker handed it to someone else nearby), the target goes at once. With ``nearest`` alone, only the nearest
-    talker heard in the last ``nearest_memory_s`` (or a track within 20 deg of where they were) can be the target:
-    a farther person speaking in between is a bystander. ``exclusive=False``: the policies only rank.
+    that does not qualify (the tracker handed it to someone else nearby), the target goes at once. With
+    ``nearest`` alone, only the nearest talker heard in the last ``nearest_memory_s`` (or a track within 20 deg of
+    where they were) can be the target: a farther person speaking in between is a bystander. ``exclusive=False``:
+    the policies only rank.
 
     Playback rejection (always on): a TV or radio plays on from one place whether or not people talk, while
     people take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer
