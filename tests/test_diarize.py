@@ -465,7 +465,7 @@ def _play_turns(d: OnlineDiarizer, turns: list, rng) -> tuple[list, list, list]:
     both beams running all along. Returns (segments, events, per block: (turn, speaking_tracks(), whether a
     speaker_identified event came by then))."""
     segs, events, seen = [], [], []
-    t = 0
+    t, identified = 0, False
     for turn, (voice, tid) in enumerate(turns):
         x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
         quiet = 1e-4 * rng.standard_normal(x.size)
@@ -475,7 +475,8 @@ def _play_turns(d: OnlineDiarizer, turns: list, rng) -> tuple[list, list, list]:
             out = d.process(blk)
             segs += out[0]
             events += out[1]
-            seen.append((turn, d.speaking_tracks(), any(e.type == "speaker_identified" for e in events)))
+            identified = identified or any(e.type == "speaker_identified" for e in out[1])
+            seen.append((turn, d.speaking_tracks(), identified))
         t += x.size
     return segs, events, seen
 
