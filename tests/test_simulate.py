@@ -15,6 +15,7 @@ from farfield.sim.dataset import read_manifest, simulate
 from farfield.sim.noise import diffuse_noise, spherical_coherence
 from farfield.sim.recipe import RecipeError, list_recipes, load_recipe, parse_recipe
 from farfield.sim.render import render_recipe_scene
+from farfield.sim.voices import EspeakBank, FolderBank
 from farfield.sim.room import compute_rirs, measure_rt60
 
 
@@ -237,7 +238,8 @@ def test_speech_folder_and_recording_noise(tmp_path, rng):
     noise = tmp_path / "n.wav"
     sf.write(str(noise), rng.standard_normal(8000) * 0.1, 8000)
     rec = parse_recipe(small_recipe(noise=[{"type": "recording", "path": str(noise)}, {"type": "tv"}]))
-    scene = render_recipe_scene(rec, 0, 0, speech=str(spk))
+    with pytest.warns(UserWarning, match="too few voices"):  # two people in the bank, both in the room
+        scene = render_recipe_scene(rec, 0, 0, speech=str(spk))
     speakers = {t["voice"]["speaker"] for t in scene.params["talkers"]}
     assert speakers == {"alice", "bob"}
     kinds = {s.name: s.kind for s in scene.sources}
@@ -245,6 +247,30 @@ def test_speech_folder_and_recording_noise(tmp_path, rng):
     assert any(g.speaker == "playback_tv1" for g in scene.segments)
     with pytest.raises(ValueError, match="distinct speakers"):
         render_recipe_scene(parse_recipe(small_recipe(talkers={"count": 3})), 0, 0, speech=str(spk))
+
+
+def test_tv_voices_are_not_the_talkers(tmp_path, rng):
+    """A TV presenter is never one of the people in the room (with a big enough bank), in both banks."""
+    from farfield.sim.sources import synthetic_speech
+
+    spk = tmp_path / "speech"
+    for name in ("alice", "bob", "carol", "dave"):
+        (spk / name).mkdir(parents=True)
+        sf.write(str(spk / name / "u1.wav"), synthetic_speech(3.0, 16000, rng=rng), 16000)
+    rec = parse_recipe(small_recipe(noise=[{"type": "tv"}], duration_s=2.0))
+    for index in range(6):
+        scene = render_recipe_scene(rec, 0, index, speech=str(spk))
+        talkers = {s.params["voice"]["speaker"] for s in scene.sources if s.kind == "talker"}
+        tv = {v["speaker"] for s in scene.sources if s.kind == "playback" for v in s.params["voices"]}
+        assert len(talkers) == 2 and tv and not tv & talkers
+    bank = EspeakBank()
+    for seed in range(40):
+        people = bank.voices(3, 16000, np.random.default_rng(seed))
+        tv = bank.voices(2, 16000, np.random.default_rng(seed + 1000), exclude=tuple(people))
+        assert not {v.key[0].split("+")[1] for v in tv} & {v.key[0].split("+")[1] for v in people}
+    small = FolderBank(spk)
+    with pytest.warns(UserWarning, match="too few voices"):
+        small.voices(2, 16000, rng, exclude=tuple(small.voices(3, 16000, rng)))
 
 
 def test_every_builtin_noise_type_renders():

@@ -360,7 +360,7 @@ def render_recipe_scene(recipe: Recipe | str | Path, seed: int, index: int, *, s
             else:
                 pos = _place(rng, room, array_pos, nz["distance_m"], nz["height_m"], name)
             if typ in PLAYBACK_TYPES:
-                presenters = bank.voices(int(rng.integers(1, 3)), sr, rng)
+                presenters = bank.voices(int(rng.integers(1, 3)), sr, rng, exclude=tuple(voices))
                 params["voices"] = [v.describe() for v in presenters]
                 track, u = _continuous_speech(presenters, n, sr, rng)
                 if typ == "radio":
@@ -368,7 +368,7 @@ def render_recipe_scene(recipe: Recipe | str | Path, seed: int, index: int, *, s
                 src = Source(name, "playback", track, pos[None], np.zeros(1), params=params)
                 src.segments = [seg for t, x, _ in u for seg in speech_segments(x, sr, t, name)]
             elif typ == "background_talkers":
-                track, _ = _continuous_speech(bank.voices(1, sr, rng), n, sr, rng)
+                track, _ = _continuous_speech(bank.voices(1, sr, rng, exclude=tuple(voices)), n, sr, rng)
                 src = Source(name, "background", track, pos[None], np.zeros(1), params=params)
             elif typ == "recording":
                 src = Source(name, "noise", _read_recording(params["path"], n, sr, rng), pos[None], np.zeros(1),

@@ -182,8 +182,9 @@ class SpeechBank(ABC):
     capacity: int = 0
 
     @abstractmethod
-    def voices(self, n: int, sample_rate: int, rng: np.random.Generator) -> list[Voice]:
-        """``n`` distinct voices (as distinct as the bank allows)."""
+    def voices(self, n: int, sample_rate: int, rng: np.random.Generator, exclude: tuple = ()) -> list[Voice]:
+        """``n`` distinct voices (as distinct as the bank allows), unlike the persons of the voices in ``exclude``
+        while the bank has enough others (a warning says when it has not)."""
 
     @abstractmethod
     def utterance(self, key: tuple, duration_s: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -194,13 +195,25 @@ class SpeechBank(ABC):
         """What the voice ``key`` is, for the scene's labels (JSON-ready)."""
 
 
+def _others_first(order: np.ndarray, n: int, excluded: set) -> np.ndarray:
+    """``order`` with the ``excluded`` entries moved to its end (the draw itself is unchanged, so scenes without a
+    clash stay as they were); warns when the first ``n`` still hold one."""
+    out = np.array([i for i in order if i not in excluded] + [i for i in order if i in excluded], dtype=int)
+    if any(int(i) in excluded for i in out[:n]):
+        warnings.warn(f"the speech bank has too few voices for {n} more unlike the {len(excluded)} in use: "
+                      f"some persons are reused", stacklevel=3)
+    return out
+
+
 class EspeakBank(SpeechBank):
     """espeak-ng voices: English accents x voice variants x speaking rate x pitch."""
 
     capacity = len(_ESPEAK_VARIANTS)
 
-    def voices(self, n: int, sample_rate: int, rng: np.random.Generator) -> list[Voice]:
-        variants = rng.permutation(len(_ESPEAK_VARIANTS))
+    def voices(self, n: int, sample_rate: int, rng: np.random.Generator, exclude: tuple = ()) -> list[Voice]:
+        # the variant is the person (its timbre); the accent alone does not make a different person
+        variants = _others_first(rng.permutation(len(_ESPEAK_VARIANTS)), n,
+                                 {_ESPEAK_VARIANTS.index(v.key[0].split("+")[1]) for v in exclude})
         out = []
         for i in range(n):
             lang = _ESPEAK_LANGS[int(rng.integers(len(_ESPEAK_LANGS)))]
@@ -253,8 +266,9 @@ class FolderBank(SpeechBank):
             self._cache[k] = _normalise(_resample(x[:, 0], sr, sample_rate))
         return self._cache[k]
 
-    def voices(self, n: int, sample_rate: int, rng: np.random.Generator) -> list[Voice]:
-        order = rng.permutation(len(self.speakers))
+    def voices(self, n: int, sample_rate: int, rng: np.random.Generator, exclude: tuple = ()) -> list[Voice]:
+        order = _others_first(rng.permutation(len(self.speakers)), n,
+                              {self.speakers.index(v.key[0]) for v in exclude})
         if n > len(order):
             raise ValueError(f"the scene needs {n} distinct speakers but {self.root} has only {len(order)}")
         return [Voice(self, (self.speakers[int(i)],), sample_rate) for i in order[:n]]
