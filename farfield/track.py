@@ -16,9 +16,12 @@ Life of a track:
 * ``active``: reported while it was last hit at most ``hangover_s`` ago (``established_hangover_s`` for a
   track with ``established_hits`` hits, which a louder talker can mask for longer; shorter for a young track
   hit only now and then, see ``full_hangover_rate``).
-* ``dormant``: silent longer than that: no longer reported, velocity set to zero, position kept.
-  ``revive_hits`` detections near it (within ``birth_window_s`` of each other) before ``forget_s`` revive it
-  with the same id (talker pauses keep their id).
+* ``dormant``: silent longer than that: no longer reported, velocity set to zero, position kept; a silent
+  talker stands still, so its position uncertainty grows only slowly, up to ``revive_gate_deg / 2`` (one
+  sigma), and hits move it without giving it velocity (a constant-velocity model coasting through a pause of a
+  few seconds would let the first detection anywhere in the gate pull the track, and its velocity carry it on
+  into another source). ``revive_hits`` detections near it (within ``birth_window_s`` of each other) before
+  ``forget_s`` revive it with the same id (talker pauses keep their id), starting still like a new track.
 * deleted ``forget_s`` after its last hit: tracks never linger after the sound stops.
 
 Two confirmed tracks that stay within ``merge_deg`` for ``merge_s`` are one talker split in two: the dormant
@@ -57,6 +60,8 @@ def _dot(a: list[float], b: list[float]) -> float:
 
 
 class _Track:
+    VELOCITY_VAR = 0.05  # per-axis velocity variance of a new (or revived) track, (rad/s)^2
+
     __slots__ = ("u", "v", "a", "b", "c", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "confidence",
                  "close_s", "revive_hits", "revive_s", "rate")
 
@@ -65,7 +70,7 @@ class _Track:
         self.v = [0.0, 0.0, 0.0]  # its velocity, per second
         # covariance kron([[a, b], [b, c]], I3): per-axis position variance, position-velocity covariance and
         # velocity variance
-        self.a, self.b, self.c = float(pos_var), 0.0, 0.05
+        self.a, self.b, self.c = float(pos_var), 0.0, self.VELOCITY_VAR
         self.state = "tentative"
         self.track_id = -1
         self.hits = 1
@@ -153,6 +158,7 @@ class Tracker:
         self.established_hits = int(established_hits)
         self.forget_s = float(forget_s)
         self.revive_gate = math.radians(revive_gate_deg)
+        self._dormant_var = (self.revive_gate / 2) ** 2  # a dormant track's position variance stops growing here
         self.gate_growth = math.radians(max_gate_growth_deg)
         self.coast_damping = float(coast_damping)
         self.q = math.radians(speed_deg_s) ** 2  # velocity random-walk intensity, (rad/s)^2 per s
@@ -236,6 +242,9 @@ class Tracker:
     def _predict(self, t: _Track) -> None:
         """``x <- F x``, ``P <- F P F^T + Q`` with ``F = [[1, dt], [0, 1]]`` per axis."""
         dt = self.dt
+        if t.state == "dormant":  # a silent talker stays put: no velocity, position uncertainty bounded
+            t.a = min(t.a + dt * dt * t.c + self._qa, self._dormant_var)
+            return
         t.u = [p + dt * w for p, w in zip(t.u, t.v)]
         a, b, c = t.a, t.b, t.c
         t.a = a + 2.0 * dt * b + dt * dt * c + self._qa
@@ -247,7 +256,7 @@ class Tracker:
         """Measurement ``z`` (a unit vector) of the position, noise variance ``r`` per axis: gain
         ``[a, b] / (a + r)``."""
         s = t.a + self.r
-        ka, kb = t.a / s, t.b / s
+        ka, kb = t.a / s, t.b / s  # (b = 0 for a dormant track: a hit moves it, gives it no velocity)
         innovation = [float(zi) - p for zi, p in zip(z, t.u)]
         t.u = [p + ka * e for p, e in zip(t.u, innovation)]
         t.v = [w + kb * e for w, e in zip(t.v, innovation)]
@@ -307,6 +316,8 @@ class Tracker:
             elif t.state == "active" and silent > self._hangover(t):
                 t.state = "dormant"
                 t.v = [0.0, 0.0, 0.0]
+                t.b, t.c = 0.0, _Track.VELOCITY_VAR  # revived, it starts still, like a new track
+                t.a = min(t.a, self._dormant_var)
             if t.state == "dormant" and silent > self.forget_s:
                 continue
             keep.append(t)

@@ -78,6 +78,21 @@ def test_one_stray_detection_does_not_revive_a_dormant_track():
     assert [r.track_id for r in rows[n_on + n_pause + len(stray) + 1]] == [1]  # two hits: back, same id
 
 
+def test_a_revived_track_does_not_fly_on_to_another_talker():
+    """A talker pauses, a few detections revive their track off to one side (a reflection, or a mix with another
+    source), then someone else speaks 25 deg further on: the revived track must not carry the jump on as
+    velocity and take the other person (a dormant talker stands still)."""
+    tr = ff.Tracker(frame_period_s=DT)
+    n_on, n_pause = 80, int(3.0 / DT)  # established, then dormant
+    sched = [[100.0]] * n_on + [[]] * n_pause + [[127.0]] * 3 + [[]] * 8 + [[152.0]] * 60
+    rows = run(tr, sched)
+    first = {r.track_id for r in rows[n_on - 1]}
+    assert first == {1}
+    assert all(r.azimuth_deg < 135.0 for rr in rows for r in rr if r.track_id == 1), \
+        [(k, round(r.azimuth_deg)) for k, rr in enumerate(rows) for r in rr if r.track_id == 1][-5:]
+    assert any(r.track_id != 1 and abs(r.azimuth_deg - 152.0) < 5 for r in rows[-1])  # the other person: own track
+
+
 def test_a_young_track_hit_now_and_then_has_a_short_hangover():
     def reported_after_last_hit(schedule):
         rows = run(ff.Tracker(frame_period_s=DT), schedule + [[]] * 30)
