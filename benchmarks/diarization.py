@@ -22,8 +22,13 @@ any target high: the TV talks most of the time.) Also the label delay and the re
 chain (front end, Silero VAD, Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one
 core (numba and torch limited to one thread) over the first two meetings.
 
+The target selection runs twice: with espeak-ng voices (talker1 enrolled from its own dry track in the scene), and,
+when ../shared/data/speech is there, on the same recipe with the real voices of its 9 people (talkers and TV
+presenters all different people; talker1 enrolled from held-out audio of the same person, never played in the room).
+
     python benchmarks/diarization.py [--scenes 4] [--out benchmarks/results/diarization.txt]
     python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
+    python benchmarks/diarization.py --real-voices-only # just the target selection with real voices
 """
 
 from __future__ import annotations
@@ -166,17 +171,117 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
     return right, tv, total, sum(b - a for a, b in spoken), on_track
 
 
+def target_recipe():
+    """75 s living rooms with a TV (a TV "plays for a long time"; playback zones need 15 s of history)."""
+    return variant("home_living_room", **{"talkers.count": [2, 3], "talkers.walking_prob": 0.0,
+                                          "duration_s": TARGET_SCENE_S})
+
+
+def _own_voice(scene) -> np.ndarray:
+    """talker1's enrolment on espeak scenes: the first 6 s of voiced samples of its dry track."""
+    talker1 = next(s for s in scene.sources if s.name == "talker1")
+    voiced = talker1.dry[np.abs(talker1.dry) > 1e-4]
+    return voiced[: 6 * scene.sample_rate]
+
+
+def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None):
+    """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
+    whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
+    gives talker1's enrolment audio."""
+    stats: dict[str, list] = {"enrolled": [], "trigger": [], "wake word": [], "nearest": []}
+    late: dict[str, list] = {p: [] for p in stats}
+    linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
+    for i in range(n_scenes):
+        sc = render_recipe_scene(rec, seed, i, speech=speech)
+        linear.append(sc.array.is_linear)
+        for policy in stats:
+            dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
+            kw = {}
+            addressee = nearest_talker(sc) if policy == "nearest" else "talker1"
+            if policy == "enrolled":
+                dia.enroll("addressee", enrolment(sc), sc.sample_rate)
+                kw["enrolled"] = "addressee"
+            cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
+            if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word
+                cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues]
+            if cues:
+                kw["require_trigger"] = True
+            res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
+                          triggers=cues)
+            stats[policy].append(score_target(sc, res, addressee))
+            late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
+        print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
+    return stats, late, linear
+
+
+def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolment: str,
+                  title: str = "target selection, home_living_room with a TV") -> list[str]:
+    lines = ["", f"{title}, {n_scenes} scenes of {TARGET_SCENE_S:.0f} s "
+             f"(addressee: talker1 for enrolled, trigger and wake word, the nearest talker for nearest; enrolled: "
+             f"{enrolment}; trigger: a cue 0.3 s before each clear turn of talker1; wake word: the first "
+             f"{WAKE_WORD_S} s of those turns are a wake word; both with require_trigger=True). A target segment "
+             f"belongs to the source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold "
+             f"mirror images). Whole scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be "
+             f"judged]:"]
+    for policy in stats:
+        parts = []
+        for v in (stats[policy], late[policy]):
+            right, tv, tot, spoken, on_track = (sum(x[k] for x in v) for k in range(5))
+            parts.append((right / max(tot, 1e-9), on_track / max(tot, 1e-9), tv / max(tot, 1e-9), tot,
+                          right / max(spoken, 1e-9)))
+        (r, o, t, tot, c), (r2, o2, t2, tot2, c2) = parts
+        lines.append(f"  {policy:<9} target time right {r:.1%} [{r2:.1%}] (on the addressee's track {o:.1%} "
+                     f"[{o2:.1%}]), on the TV {t:.1%} [{t2:.1%}] of {tot:.0f} [{tot2:.0f}] s of target speech; "
+                     f"addressee's speech covered {c:.1%} [{c2:.1%}]")
+    circ = [i for i, lin in enumerate(linear) if not lin]
+    if len(circ) < len(linear):
+        lines.append(f"  on the {len(circ)} scenes with a circular array (the others have the linear PS-Eye, whose "
+                     f"4 mics on 6 cm put most sources in one cone), target time right, whole scenes:")
+        for policy in stats:
+            right, tv, tot, spoken = (sum(stats[policy][i][k] for i in circ) for k in range(4))
+            lines.append(f"    {policy:<9} {right / max(tot, 1e-9):.1%}, on the TV {tv / max(tot, 1e-9):.1%} of "
+                         f"{tot:.0f} s; addressee's speech covered {right / max(spoken, 1e-9):.1%}")
+    return lines
+
+
+def real_voice_report(n_scenes: int, enc) -> list[str]:
+    """Target selection on the same living rooms with the real voices of ../shared/data/speech (talkers and TV
+    presenters, all different people), talker1 enrolled from held-out audio of the same person."""
+    import tempfile
+
+    from scenes import real_voice_bank
+
+    with tempfile.TemporaryDirectory() as tmp:
+        enrol = real_voice_bank(Path(tmp))
+
+        def held_out(scene) -> np.ndarray:
+            talker1 = next(s for s in scene.sources if s.name == "talker1")
+            return enrol[talker1.params["voice"]["speaker"]]
+
+        result = target_selection(target_recipe(), 5, n_scenes, enc, held_out, speech=tmp)
+    return target_report(*result, n_scenes, "talker1 enrolled from held-out audio (their first file, or the first "
+                         "4 s of their one file; the room plays the rest)",
+                         title="target selection with the real voices of ../shared/data/speech (9 people; "
+                               "talkers and TV presenters all different), same rooms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--one-core-only", action="store_true", help="only measure the one-core real-time factor")
+    ap.add_argument("--real-voices-only", action="store_true",
+                    help="only the target selection with the real voices of ../shared/data/speech")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
     if args.one_core_only:
         emit([one_core_rtf(enc)], args.out)
         return
+    if args.real_voices_only:
+        emit(real_voice_report(args.scenes, enc), args.out)
+        return
+    real = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir()
     lines = ["diarization and target selection (simulated rooms, espeak-ng voices)", ""]
     rtfs, delays = [], []
     for label, rec in (("meeting RT60 0.5", variant("meeting_room", **MEETING)),
@@ -199,59 +304,10 @@ def main() -> None:
                      f"{pooled(ours, 'der') / max(pooled(base, 'der'), 1e-9):.2f}"
                      f"   ({args.scenes} scenes; mean of per-scene DER {np.mean([d.der for d in ours]):.1%} vs "
                      f"{np.mean([d.der for d in base]):.1%})")
-    # target selection: 75 s rooms (a TV "plays for a long time"; playback zones need 15 s of history, 60 s window)
-    rec = variant("home_living_room", **{"talkers.count": [2, 3], "talkers.walking_prob": 0.0,
-                                         "duration_s": TARGET_SCENE_S})
-    stats: dict[str, list] = {"enrolled": [], "trigger": [], "wake word": [], "nearest": []}
-    late: dict[str, list] = {p: [] for p in stats}
-    linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
-    for i in range(args.scenes):
-        sc = render_recipe_scene(rec, 5, i)
-        linear.append(sc.array.is_linear)
-        talker1 = next(s for s in sc.sources if s.name == "talker1")
-        for policy in stats:
-            dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
-            kw = {}
-            addressee = nearest_talker(sc) if policy == "nearest" else "talker1"
-            if policy == "enrolled":
-                voiced = talker1.dry[np.abs(talker1.dry) > 1e-4]
-                dia.enroll("addressee", voiced[: 6 * sc.sample_rate], sc.sample_rate)
-                kw["enrolled"] = "addressee"
-            cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
-            if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word
-                cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues]
-            if cues:
-                kw["require_trigger"] = True
-            res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
-                          triggers=cues)
-            stats[policy].append(score_target(sc, res, addressee))
-            late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
-        print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
-    lines.append("")
-    lines.append(f"target selection, home_living_room with a TV, {args.scenes} scenes of {TARGET_SCENE_S:.0f} s "
-                 f"(addressee: talker1 for enrolled, trigger and wake word, the nearest talker for nearest; trigger: a "
-                 f"cue 0.3 s before each clear turn of talker1; wake word: the first {WAKE_WORD_S} s of those turns "
-                 f"are a wake word; both with require_trigger=True). A target segment belongs to the source nearest "
-                 f"its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold mirror images). Whole "
-                 f"scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be judged]:")
-    for policy in stats:
-        parts = []
-        for v in (stats[policy], late[policy]):
-            right, tv, tot, spoken, on_track = (sum(x[k] for x in v) for k in range(5))
-            parts.append((right / max(tot, 1e-9), on_track / max(tot, 1e-9), tv / max(tot, 1e-9), tot,
-                          right / max(spoken, 1e-9)))
-        (r, o, t, tot, c), (r2, o2, t2, tot2, c2) = parts
-        lines.append(f"  {policy:<9} target time right {r:.1%} [{r2:.1%}] (on the addressee's track {o:.1%} "
-                     f"[{o2:.1%}]), on the TV {t:.1%} [{t2:.1%}] of {tot:.0f} [{tot2:.0f}] s of target speech; "
-                     f"addressee's speech covered {c:.1%} [{c2:.1%}]")
-    circ = [i for i, lin in enumerate(linear) if not lin]
-    if len(circ) < len(linear):
-        lines.append(f"  on the {len(circ)} scenes with a circular array (the others have the linear PS-Eye, whose "
-                     f"4 mics on 6 cm put most sources in one cone), target time right, whole scenes:")
-        for policy in stats:
-            right, tv, tot = (sum(stats[policy][i][k] for i in circ) for k in range(3))
-            lines.append(f"    {policy:<9} {right / max(tot, 1e-9):.1%}, on the TV {tv / max(tot, 1e-9):.1%} of "
-                         f"{tot:.0f} s")
+    lines += target_report(*target_selection(target_recipe(), 5, args.scenes, enc, _own_voice), args.scenes,
+                           "talker1 enrolled from 6 s of the scene's own dry track")
+    if real:
+        lines += real_voice_report(args.scenes, enc)
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "

@@ -58,3 +58,35 @@ def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float, seed: i
                                   name=f"t{k}"))
     return geom, render_scene(geom, sources, SAMPLE_RATE, room_dim=room, rt60_s=rt60_s, array_position=centre,
                               snr_db=snr_db, duration_s=duration_s, rng=rng, max_order=25)
+
+
+# the people in ../shared/data/speech (README): file stems per person; each person's first ENROL_S (or first file)
+# is held out for enrolment, the rest is what they say in the rooms
+PEOPLE = {"office_female_1": ["office_female_1"], "office_female_2": ["office_female_2"],
+          "office_female_3": ["office_female_3"], "office_male_1": ["office_male_1"],
+          "office_male_2": ["office_male_2"], "office_male_3": ["office_male_3"],
+          "arctic_aew": ["cmu_arctic_us_aew_a0001", "cmu_arctic_us_aew_a0002", "cmu_arctic_us_aew_a0003"],
+          "arctic_axb": ["cmu_arctic_us_axb_a0004", "cmu_arctic_us_axb_a0005", "cmu_arctic_us_axb_a0006"],
+          "librispeech_1088": ["libri-1088-134315-0000"]}
+ENROL_S = 4.0
+
+
+def real_voice_bank(folder: Path) -> dict[str, np.ndarray]:
+    """Write a speech bank of the real voices in ../shared/data/speech to ``folder`` (one sub-folder per person,
+    for ``render_recipe_scene(..., speech=folder)``) and return each person's held-out enrolment audio (16 kHz):
+    their first file when they have several, else the first ``ENROL_S`` of their one file. The rooms never play
+    the enrolment audio (the files are short, so the rest repeats within a long scene)."""
+    if not SPEECH:
+        raise SystemExit(f"speech data not found under {DATA / 'speech'}; the benchmarks need ../shared/data")
+    enrol = {}
+    for person, stems in PEOPLE.items():
+        clips = [sf.read(str(DATA / "speech" / f"{s}.wav"), dtype="float64")[0] for s in stems]
+        if len(clips) > 1:
+            enrol[person], rest = clips[0], clips[1:]
+        else:
+            cut = int(ENROL_S * SAMPLE_RATE)
+            enrol[person], rest = clips[0][:cut], [clips[0][cut:]]
+        (folder / person).mkdir(parents=True, exist_ok=True)
+        for k, x in enumerate(rest):
+            sf.write(str(folder / person / f"{k}.wav"), x, SAMPLE_RATE)
+    return enrol
