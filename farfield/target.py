@@ -21,6 +21,7 @@ from .geometry import azimuth_difference_deg
 
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
 _BIN_CENTRES = np.arange(_N_BINS) * 5.0
+_BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
 _OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
 _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
@@ -86,7 +87,10 @@ class TargetSelector:
     - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock
       on whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``
       (not a track that was talking already, such as a TV, nor one heard in the ``trigger_quiet_s`` before the
-      cue: a TV whose speech the localizer lost for a moment): that track (the tracker keeps a talker's id
+      cue: a TV whose speech the localizer lost for a moment, nor a new track within 20 deg of such a track: the
+      tracker re-identified a source that was talking; on the espeak target rooms of the benchmark this took
+      6 s of wrongly locked target off one scene, where a wall reflection's track was reborn after a cue that the
+      tracker missed the addressee's answer to): that track (the tracker keeps a talker's id
       through pauses). A wake word is different: its speaker is already talking when the detector fires, so give
       when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at
       the wake word's start (the same rules, counted from ``spoken_from_s``; the window from ``end_s``). The
@@ -177,6 +181,7 @@ class TargetSelector:
         self._last_spoke: dict[int, float] = {}  # when each track was last seen speaking
         self._prev_end: dict[int, float] = {}  # when each track's run before the latest one was last heard
         self._busy: set[int] = set()  # tracks that spoke within trigger_quiet_s before the last cue
+        self._busy_dirs: list[complex] = []  # their smoothed directions at the cue
         # per localizer update: (time_s, per 5-deg bin: detection within playback_width_deg, detection >= 30 deg
         # away); and their running sums over the window
         self._history: deque = deque()
@@ -204,6 +209,8 @@ class TargetSelector:
         quiet_from = start - self.trigger_quiet_s
         self._busy = {t for t, last in self._last_spoke.items()
                       if (self._prev_end.get(t, -1e9) if self._onset.get(t, -1e9) >= start else last) >= quiet_from}
+        # ... and so is a new track where they are: the tracker may re-id a source that was talking
+        self._busy_dirs = [self._track_dir[t] for t in self._busy if t in self._track_dir]
 
     def observe(self, speaking_tracks: dict[int, str | None], time_s: float | None = None) -> None:
         """The diarizer's ``{track_id: speaker or None}`` of the tracks with speech now (``time_s``: now, which
@@ -351,9 +358,13 @@ class TargetSelector:
         return self._target_track
 
     def _answering(self, cands: dict, cue_s: float) -> list[int]:
-        """The candidates that answer a cue at ``cue_s``: their speech began after it, and they were not talking
-        in the ``trigger_quiet_s`` before it."""
-        return [t for t in cands if self._onset.get(t, -1e9) >= cue_s and t not in self._busy]
+        """The candidates that answer a cue at ``cue_s``: their speech began after it, and neither they nor a
+        track within ``_BUSY_DEG`` of where they are was talking in the ``trigger_quiet_s`` before it."""
+        def near_busy(t: int) -> bool:
+            u = self._track_dir.get(t)
+            return u is not None and any(abs(np.angle(u * np.conj(b), deg=True)) <= _BUSY_DEG for b in self._busy_dirs)
+
+        return [t for t in cands if self._onset.get(t, -1e9) >= cue_s and t not in self._busy and not near_busy(t)]
 
     def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
         """Record the level of the tracks speaking now (outside playback zones), forget levels older than

@@ -250,6 +250,27 @@ def test_trigger_skips_a_tv_that_paused_just_before_the_cue():
     assert run(0.0) == 1  # without the rule the TV's restart wins
 
 
+def test_trigger_skips_a_new_track_where_a_talking_one_was(monkeypatch):
+    """A source at 280 deg talks before the cue; the tracker then re-identifies it (its track ends, a new one is
+    born 2 deg away and speaks first after the cue). The person who answers at 90 deg gets the lock; with the
+    direction rule off (a new track is never busy) the reborn track would take it."""
+    def run():
+        sel = TargetSelector(require_trigger=True, trigger_settle_s=0.0)
+        track = None
+        for k in range(90):
+            t = k / 30
+            if k == 30:
+                sel.trigger(t)
+            ghost = (1, 280.0, -20.0) if t < 1.0 else (3, 282.0, -20.0)
+            person = t >= 1.5
+            sel.observe({ghost[0]: None, **({2: None} if person else {})}, t)
+            track = sel.update(rows(t, ghost, *(((2, 90.0, -30.0),) if person else ())), t) or track
+        return track
+    assert run() == 2
+    monkeypatch.setattr("farfield.target._BUSY_DEG", -1.0)
+    assert run() == 3
+
+
 def test_wake_word_locks_on_whoever_said_it():
     """A TV talks all along; a person says the wake word from 0.8 s to 1.6 s (their track is seen speaking from
     1.0 s, the detector fires at 1.7 s). Given the wake word's start, the lock goes to them; as a plain cue at
