@@ -45,6 +45,37 @@ def test_a_talker_who_holds_the_floor_is_not_playback():
     assert sel.playback_zones(59.9) == []
 
 
+@pytest.mark.parametrize("slot_fraction", [0.8, 1.0])
+def test_a_tv_lost_while_a_louder_person_talks_is_still_playback(slot_fraction):
+    """A small array loses the TV at 90 deg whenever a louder person at 200 deg talks, but catches it in a gap
+    between their words each second: the two are never detected in the same update, so only the 1-s slot
+    occupancy marks the TV (``playback_slot_fraction=1.0`` turns that off)."""
+    sel = TargetSelector(playback_slot_fraction=slot_fraction)
+    for k in range(1800):
+        t = k / 30
+        person = (t % 6) < 3.0
+        tv_heard = not person or k % 30 == 15
+        heard = [*(((1, 90.0, -25.0),) if tv_heard else ()), *(((2, 200.0, -15.0),) if person and k % 30 != 15 else ())]
+        sel.observe({r[0]: None for r in heard}, t)
+        sel.update(rows(t, *heard), t)
+    assert sel.is_playback(90.0, 59.9) == (slot_fraction < 1.0)
+    assert not sel.is_playback(200.0, 59.9)
+
+
+@pytest.mark.parametrize("masked", [0.1, 0.0])
+def test_a_person_talking_on_alone_is_not_playback(masked):
+    """One person talks nearly all the time (heard in 29 of every 30 updates, nothing else is): they fill every
+    1-s slot, but when they are missing nothing else is heard, unlike a TV masked by talkers, so the slot rule
+    leaves them alone (``playback_masked=0`` turns that guard off)."""
+    sel = TargetSelector(playback_masked=masked)
+    for k in range(1800):
+        t = k / 30
+        heard = [] if k % 30 == 0 else [(1, 90.0, -20.0)]
+        sel.observe({r[0]: None for r in heard}, t)
+        sel.update(rows(t, *heard), t)
+    assert sel.is_playback(90.0, 59.9) == (masked == 0.0)
+
+
 def test_one_label_on_a_tv_and_a_person_still_rejects_the_tv():
     """The embeddings cannot tell the TV from a person and give both one label: the TV's track is rejected by
     its direction and the person's track becomes the target."""
