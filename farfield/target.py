@@ -23,6 +23,7 @@ _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
 _BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
 _OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
+_OTHERS_MIN = 0.1  # the update rule needs another direction heard in this share of the window's updates
 _PLAYBACK_SLOT_S = 1.0  # the time slots of the slot occupancy of playback zones
 _SLOT_MIN_S = 30.0  # ... judged once this much history is in the window (at 15 s it marked a talker now and then)
 _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
@@ -119,8 +120,10 @@ class TargetSelector:
     people take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer
     detected a source there (within ``playback_width_deg``) in more than ``playback_fraction`` of its updates,
     *and* it goes on being detected while another direction is heard: its detection rate in updates with a
-    detection elsewhere (30 deg or more away) is at least ``playback_overlap`` times its rate in updates without.
-    A person holding the floor mostly reaches the first but not the second. A direction is also a playback zone
+    detection elsewhere (30 deg or more away) is at least ``playback_overlap`` times its rate in updates without,
+    and another direction was heard in at least 10 % of the updates (a rate from a handful of updates says
+    nothing: a person talking on alone, whose wall reflection is detected in 1-2 % of updates, had passed). A
+    person holding the floor mostly reaches the first but not the second. A direction is also a playback zone
     when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots of the window
     (judged once 30 s of slots are in it) and it was missing while another direction was heard in at least
     ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder
@@ -135,10 +138,10 @@ class TargetSelector:
     in 6 living rooms with real voices 90 % (lowest 75 %; without the slot rule 58 %, lowest 0 %), with espeak
     voices 92 % (73 %; without 75 %, 4 %); the 14 people in those rooms at most 8 % (without: 4 %). In 8
     meetings of 75 s without a TV the update rule marks 5 of 25 people, most in a two-person meeting on an 8-mic
-    array where both often talk at once (73 % and 87 % of the time); the slot rule adds nothing there. In 6
-    monologues (one person talking 70-80 % of the time) the update rule marks the person in 3 (a wall reflection
-    detected with the voice passes for a second source); the slot rule adds nothing (without
-    ``playback_masked`` it would mark all 6).
+    array where both often talk at once (73 % and 87 % of the time: two people who overlap that much look like a
+    TV and a person to these rules); the slot rule adds nothing there. In 6 monologues (one person talking 70-80 %
+    of the time) no person is marked (3 were before the 10 % rule for other directions: a wall reflection heard
+    in 1-2 % of updates passed for a second source; without ``playback_masked`` the slot rule would mark all 6).
 
     ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the target
     *track*; its speaker label is :attr:`target`. Call :meth:`observe` after each block with the diarizer's
@@ -290,7 +293,8 @@ class TargetSelector:
         both, alone, other, not_other = self._sums
         occupancy = (both + alone) / len(self._history)
         ratio = (both / np.maximum(other, 1)) / np.maximum(alone / np.maximum(not_other, 1), 1e-3)
-        ok = (occupancy > self.playback_fraction) & (ratio >= self.playback_overlap)
+        heard_elsewhere = other / len(self._history) >= _OTHERS_MIN  # else the ratio rests on a few updates
+        ok = (occupancy > self.playback_fraction) & (ratio >= self.playback_overlap) & heard_elsewhere
         zones = ok & (occupancy >= np.roll(occupancy, 1)) & (occupancy >= np.roll(occupancy, -1))
         if len(self._slots) * _PLAYBACK_SLOT_S >= min(_SLOT_MIN_S, self.playback_window_s):
             slot_occ = self._slot_sums / len(self._slots)

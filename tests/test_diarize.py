@@ -76,6 +76,23 @@ def test_a_person_talking_on_alone_is_not_playback(masked):
     assert sel.is_playback(90.0, 59.9) == (masked == 0.0)
 
 
+@pytest.mark.parametrize("others_min", [0.1, 0.0])
+def test_a_person_whose_reflection_is_heard_now_and_then_is_not_playback(monkeypatch, others_min):
+    """One person talks nearly all the time from 90 deg and a wall reflection of their voice at 150 deg is
+    detected with them in 1 of 60 updates: the TV test (heard on while another direction is heard) would pass on
+    those few updates, so it needs another direction in 10 % of the updates first."""
+    import farfield.target
+
+    monkeypatch.setattr(farfield.target, "_OTHERS_MIN", others_min)
+    sel = TargetSelector()
+    for k in range(1800):
+        t = k / 30
+        heard = [] if k % 30 == 0 else [(1, 90.0, -20.0)] + ([(2, 150.0, -30.0)] if k % 60 == 7 else [])
+        sel.observe({r[0]: None for r in heard}, t)
+        sel.update(rows(t, *heard), t)
+    assert sel.is_playback(90.0, 59.9) == (others_min == 0.0)
+
+
 def test_one_label_on_a_tv_and_a_person_still_rejects_the_tv():
     """The embeddings cannot tell the TV from a person and give both one label: the TV's track is rejected by
     its direction and the person's track becomes the target."""
