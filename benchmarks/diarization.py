@@ -130,23 +130,35 @@ def trigger_times(scene, addressee: str, before_s: float = 0.3, min_gap_s: float
     return cues
 
 
+def source_azimuths(scene) -> dict[str, float]:
+    """The scene's true non-noise sources ``{name: azimuth_deg}`` (where each first is)."""
+    sources: dict[str, float] = {}
+    for p in scene.positions:
+        if p[2] != "noise":
+            sources.setdefault(p[1], p[6])
+    return sources
+
+
+def folded_distance(array):
+    """``dist(a, b)`` in degrees between two azimuths; on a linear array the smaller of it and the distance to
+    b's mirror image across the array axis (such arrays cannot tell them apart)."""
+    axis = array.front_deg - 90.0 if array.is_linear else None
+
+    def dist(a: float, b: float) -> float:
+        d = azimuth_difference_deg(a, b)
+        return min(d, azimuth_difference_deg(a, 2 * axis - b)) if axis is not None else d
+
+    return dist
+
+
 def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[float, float, float, float, float]:
     """(seconds of target time on the addressee's track while they speak, seconds on the TV's track, target
     seconds, seconds the addressee speaks, target seconds on the addressee's track), counting from ``after_s``.
     Each target segment is given to the source nearest the mean azimuth of its track during the segment, if within
     WHO_DEG. The last figure also counts the VAD's hangover after the addressee's words and the short pauses
     inside a segment, while the first counts only the time they speak."""
-    arr = scene.array
-    axis = arr.front_deg - 90.0 if arr.is_linear else None
-
-    def dist(a: float, b: float) -> float:
-        d = azimuth_difference_deg(a, b)
-        return min(d, azimuth_difference_deg(a, 2 * axis - b)) if axis is not None else d
-
-    sources = {}
-    for p in scene.positions:
-        if p[2] != "noise":
-            sources.setdefault(p[1], p[6])
+    dist = folded_distance(scene.array)
+    sources = source_azimuths(scene)
     spoken = [(max(g.start_s, after_s), g.start_s + g.duration_s) for g in scene.segments
               if g.speaker == addressee and g.start_s + g.duration_s > after_s]
     right = tv = total = on_track = 0.0

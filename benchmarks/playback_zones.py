@@ -28,9 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from _report import emit  # noqa: E402
-from diarization import target_recipe, variant
+from diarization import folded_distance, source_azimuths, target_recipe, variant
 from farfield.frontend import process
-from farfield.geometry import azimuth_difference_deg
 from farfield.sim.render import render_recipe_scene
 from farfield.target import TargetSelector
 
@@ -40,10 +39,7 @@ VARIANTS = {"default": {}, "update rule only": {"playback_slot_fraction": 1.0},
 
 def record(scene) -> tuple[dict, list]:
     """The scene's true non-noise sources ``{name: azimuth_deg}`` and its tracker rows grouped per update."""
-    sources = {}
-    for p in scene.positions:
-        if p[2] != "noise":
-            sources.setdefault(p[1], p[6])
+    sources = source_azimuths(scene)
     res = process(scene.mix.astype(float), scene.sample_rate, scene.array)
     updates: dict[float, list] = {}
     for r in res.tracks:
@@ -53,13 +49,7 @@ def record(scene) -> tuple[dict, list]:
 
 def zone_shares(scene, sources: dict, updates: list, **settings) -> dict[str, float]:
     """Per source: the share of updates after ``playback_min_s`` in which its direction is in a playback zone."""
-    arr = scene.array
-    axis = arr.front_deg - 90.0 if arr.is_linear else None
-
-    def dist(a: float, b: float) -> float:
-        d = azimuth_difference_deg(a, b)
-        return min(d, azimuth_difference_deg(2 * axis - a, b)) if axis is not None else d
-
+    dist = folded_distance(scene.array)
     sel = TargetSelector(**settings)
     hits, n = dict.fromkeys(sources, 0), 0
     for t, rows in updates:
