@@ -102,7 +102,7 @@ class Frontend:
     def process(self, block: np.ndarray) -> FrontendBlock:
         """Feed ``(n_mics, samples)``; any block size, including 0."""
         x = check_signals(block, n_channels=self.array.n_mics, name="block", allow_empty=True)
-        X = self.stft.process(x)
+        X = self.stft._analyse(x)
         k = X.shape[2]
         first = self.localizer.frames_processed
         ue = self.localizer.update_every

@@ -206,6 +206,22 @@ def steered_bins(C, tau, omega0, domega, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
+def running_max(cc, half_width, out):  # pragma: no cover - compiled
+    """Maximum of each row of ``cc (P, L)`` over the window ``l - half_width .. l + half_width``, clipped to
+    the row (scipy's ``maximum_filter1d(cc, 2 * half_width + 1, axis=1, mode="nearest")``): ``out (P, L)``."""
+    P, L = cc.shape
+    for p in range(P):
+        for k in range(L):
+            lo = max(k - half_width, 0)
+            hi = min(k + half_width, L - 1)
+            m = cc[p, lo]
+            for j in range(lo + 1, hi + 1):
+                if cc[p, j] > m:
+                    m = cc[p, j]
+            out[p, k] = m
+
+
+@njit(cache=True)
 def zero_around_lags(cc, centre, half_width):  # pragma: no cover - compiled
     """Set ``cc[p, centre[p] - half_width : centre[p] + half_width + 1]`` (circularly) to zero, in place."""
     P, L = cc.shape

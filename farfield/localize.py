@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d
 
 from . import kernels
 from ._validate import check_not_silent, check_sample_rate, check_signals
@@ -201,7 +200,8 @@ class SteeredResponse:
             return g, float(r[g])
         # the max-filtered correlations bound every fine point of a coarse cell from above, so the
         # branch-and-bound search returns the same point as a full scan
-        env = np.ascontiguousarray(maximum_filter1d(cc, 2 * self.coarse_half_width + 1, axis=1, mode="nearest"))
+        env = np.empty_like(cc)
+        kernels.running_max(cc, self.coarse_half_width, env)
         bound = np.empty(self.coarse.n_points)
         kernels.srp_lookup(env, self.c_idx0, self.c_frac, bound)
         top = float(bound.max())
@@ -234,11 +234,14 @@ class SteeredResponse:
         centre = np.rint(self.tau[point] * self.sample_rate * self.interp).astype(np.int64) + self.half_window
         kernels.zero_around_lags(cc, centre, self.suppress_half_width)
 
-    def bin_fit(self, phat: np.ndarray, point: int) -> np.ndarray:
+    def bin_fit(self, phat: np.ndarray, point: int, magnitude: np.ndarray | None = None) -> np.ndarray:
         """How well each band bin's PHAT cross-spectra ``phat (P, Fb)`` fit the TDOAs of ``point``: the
         magnitude-weighted mean over pairs of ``cos(phase error)``, ``(Fb,)`` in [-1, 1] (1: the bin's sound comes
-        from ``point`` alone)."""
-        return self.steered_bins(phat, point) / np.maximum(np.abs(phat).sum(axis=0), 1e-30)
+        from ``point`` alone). ``magnitude``: ``np.abs(phat).sum(axis=0)``, for callers that fit one ``phat`` to
+        several points."""
+        if magnitude is None:
+            magnitude = np.abs(phat).sum(axis=0)
+        return self.steered_bins(phat, point) / np.maximum(magnitude, 1e-30)
 
     def steered_bins(self, C: np.ndarray, point: int) -> np.ndarray:
         """Per-bin steered response of cross-spectra ``C (P, Fb)`` towards ``point``: ``(Fb,)``."""
@@ -412,7 +415,7 @@ class Localizer:
         out: list[LocalizationFrame] = []
         step = self.hop_size * 256  # bound memory on long offline inputs
         for s in range(0, max(x.shape[1], 1), step):
-            out += self.process_stft(self.stft.process(x[:, s: s + step]))
+            out += self.process_stft(self.stft._analyse(x[:, s: s + step]))
         return out
 
     def process_stft(self, frames: np.ndarray) -> list[LocalizationFrame]:
@@ -479,6 +482,7 @@ class Localizer:
         """
         eng = self.engine
         cc = eng.correlations(phat, weight)
+        magnitude = np.abs(phat).sum(axis=0)
         mask = np.ones(phat.shape[1])
         total = float(np.sum(weight))
         chosen: list[int] = []
@@ -501,19 +505,20 @@ class Localizer:
             if self._far_enough(g, chosen):  # else a side lobe of a found source: remove it and go on
                 chosen.append(g)
                 dets.append(self._make_detection(g, conf, R, diag))
-            mask *= np.clip(1.0 - eng.bin_fit(phat, g) / self.dominance_fit, 0.0, 1.0)
+            mask *= np.clip(1.0 - eng.bin_fit(phat, g, magnitude) / self.dominance_fit, 0.0, 1.0)
             eng.suppress(cc, g)
         if self.refine_sources and len(chosen) > 1:
-            self._refine(phat, weight, R, diag, chosen, dets, total)
+            self._refine(phat, weight, R, diag, chosen, dets, total, magnitude)
         return dets
 
     def _refine(self, phat: np.ndarray, weight: np.ndarray, R: np.ndarray, diag: np.ndarray, chosen: list[int],
-                dets: list[Detection], total: float, passes: int = 2) -> None:
+                dets: list[Detection], total: float, magnitude: np.ndarray, passes: int = 2) -> None:
         """Move each found source (``chosen`` grid points and their ``dets``, in place) to the best point within
-        ``min_separation_deg`` of it, searched with only the bins that fit it better than every other source."""
+        ``min_separation_deg`` of it, searched with only the bins that fit it better than every other source.
+        ``magnitude``: ``np.abs(phat).sum(axis=0)``."""
         eng = self.engine
         for _ in range(passes):
-            fits = np.array([eng.bin_fit(phat, g) for g in chosen])  # (K, Fb)
+            fits = np.array([eng.bin_fit(phat, g, magnitude) for g in chosen])  # (K, Fb)
             moved = False
             for i, g in enumerate(chosen):
                 others = chosen[:i] + chosen[i + 1:]

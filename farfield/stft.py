@@ -76,14 +76,23 @@ class StreamingSTFT:
         self.frames_done = 0
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        x = check_signals(block, n_channels=self.n_channels, name="block", allow_empty=True)
+        return self._analyse(check_signals(block, n_channels=self.n_channels, name="block", allow_empty=True))
+
+    def _analyse(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`process` of a block that has been through ``check_signals`` already (float64, C-contiguous,
+        ``n_channels`` rows): for the pipeline objects that check their input once for all their parts."""
         data = np.concatenate([self._history, self._pending, x], axis=1)
         n_new = (self._pending.shape[1] + x.shape[1]) // self.hop_size
         used = self._history.shape[1] + n_new * self.hop_size
         if n_new == 0:
             self._pending = data[:, self._history.shape[1]:]
             return np.zeros((self.n_channels, self.n_freqs, 0), dtype=np.complex128)
-        frames = np.lib.stride_tricks.sliding_window_view(data[:, :used], self.frame_size, axis=1)[:, :: self.hop_size]
+        # frame t = data[:, t * hop: t * hop + frame_size], as a read-only view of the fresh, C-contiguous ``data``
+        # (what sliding_window_view gives, without its per-call checks: they cost more than the FFT of one frame)
+        s0, s1 = data.strides
+        frames = np.ndarray((self.n_channels, n_new, self.frame_size), data.dtype, data, 0,
+                            (s0, self.hop_size * s1, s1))
+        frames.flags.writeable = False
         spec = np.fft.rfft(frames * self.window, axis=-1)  # (C, k, F)
         self._history = data[:, used - (self.frame_size - self.hop_size): used].copy()
         self._pending = data[:, used:].copy()

@@ -53,6 +53,11 @@ def zero_around_lags_ref(cc, centre, half_width):
     return out
 
 
+def running_max_ref(cc, half_width):
+    L = cc.shape[1]
+    return np.stack([cc[:, max(k - half_width, 0): k + half_width + 1].max(axis=1) for k in range(L)], axis=1)
+
+
 def music_pseudospectrum_ref(En, delays, omega):
     A = np.exp(-1j * omega[None, :, None] * delays[:, None, :])  # (G, F, M)
     proj = np.einsum("fmk,gfm->gfk", np.conj(En), A)

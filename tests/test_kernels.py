@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from reference import (lag_correlations_ref, music_pseudospectrum_ref, smooth_cross_spectra_ref, srp_lookup_ref,
-                       steered_bins_ref, update_masked_covariances_ref, zero_around_lags_ref)
+from reference import (lag_correlations_ref, music_pseudospectrum_ref, running_max_ref, smooth_cross_spectra_ref,
+                       srp_lookup_ref, steered_bins_ref, update_masked_covariances_ref, zero_around_lags_ref)
 
 from farfield import kernels
 
@@ -86,6 +86,14 @@ def test_zero_around_lags_matches_reference(rng):
     ref = zero_around_lags_ref(cc, centre, 3)
     kernels.zero_around_lags(cc, centre, 3)
     np.testing.assert_array_equal(cc, ref)
+
+
+@pytest.mark.parametrize("half_width", [0, 1, 4, 40])
+def test_running_max_matches_reference(rng, half_width):
+    cc = rng.standard_normal((6, 33))
+    out = np.empty_like(cc)
+    kernels.running_max(cc, half_width, out)
+    np.testing.assert_array_equal(out, running_max_ref(cc, half_width))
 
 
 def test_music_pseudospectrum_matches_reference(rng):

@@ -115,7 +115,7 @@ def test_refine_moves_each_source_onto_the_bins_that_fit_it_best(rng):
     R = np.zeros((arr.pairs.shape[0], k1 - k0), complex)
     diag = np.ones((arr.n_mics, k1 - k0))
     dets = [loc._make_detection(g, 0.5, R, diag) for g in chosen]
-    loc._refine(phat, weight, R, diag, chosen, dets, float(weight.sum()))
+    loc._refine(phat, weight, R, diag, chosen, dets, float(weight.sum()), np.abs(phat).sum(axis=0))
     assert azimuth_difference_deg(az[chosen[0]], 258) <= 1.5
     assert azimuth_difference_deg(az[chosen[1]], 174) <= 1.5
     assert [d.azimuth_deg for d in dets] == [az[g] for g in chosen] and dets[1].confidence == 0.5
