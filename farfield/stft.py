@@ -79,8 +79,8 @@ class StreamingSTFT:
         return self._analyse(check_signals(block, n_channels=self.n_channels, name="block", allow_empty=True))
 
     def _analyse(self, x: np.ndarray) -> np.ndarray:
-        """:meth:`process` of a block that has been through ``check_signals`` already (float64, C-contiguous,
-        ``n_channels`` rows): for the pipeline objects that check their input once for all their parts."""
+        """:meth:`process` of a block that has been through ``check_signals`` already (float64, ``n_channels``
+        rows; a column slice of a checked array will do): for the pipeline objects that check their input once."""
         data = np.concatenate([self._history, self._pending, x], axis=1)
         n_new = (self._pending.shape[1] + x.shape[1]) // self.hop_size
         used = self._history.shape[1] + n_new * self.hop_size
