@@ -54,14 +54,21 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
     beta = 1.0 - alpha
     for f in prange(F):
         k = 0
-        unit = np.empty(C, dtype=np.complex128)
+        xr, xi = np.empty(C), np.empty(C)  # the frame's spectra at this bin
+        ur, ui = np.empty(C), np.empty(C)  # ... as unit phasors
         for t in range(T):
             pw = 0.0
             for c in range(C):
                 v = X[c, f, t]
-                a2 = v.real * v.real + v.imag * v.imag
+                a, b = v.real, v.imag
+                xr[c], xi[c] = a, b
+                a2 = a * a + b * b
                 pw += a2
-                unit[c] = v / np.sqrt(a2) if a2 > 1e-30 else 0.0
+                if a2 > 1e-30:
+                    m = np.sqrt(a2)
+                    ur[c], ui[c] = a / m, b / m
+                else:
+                    ur[c], ui[c] = 0.0, 0.0
             pw /= C
             if power[f] <= 0.0:
                 power[f] = pw
@@ -86,11 +93,20 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
                 elif w > 1.0:
                     w = 1.0
             weight[f] = alpha * weight[f] + beta * w
+            bw = beta * w
+            # real arithmetic on the parts (half the work of numba's complex products, which multiply by the
+            # zero imaginary part of a real factor too)
             for q in range(P):
-                cs = X[pair_i[q], f, t] * np.conj(X[pair_j[q], f, t])
-                raw[q, f] = alpha * raw[q, f] + beta * cs
-            for q in range(n_off):  # X_i conj(X_j) / |X_i conj(X_j)| from the per-mic unit phasors
-                phat[q, f] = alpha * phat[q, f] + beta * w * unit[pair_i[q]] * np.conj(unit[pair_j[q]])
+                i, j = pair_i[q], pair_j[q]
+                z = raw[q, f]
+                raw[q, f] = complex(alpha * z.real + beta * (xr[i] * xr[j] + xi[i] * xi[j]),
+                                    alpha * z.imag + beta * (xi[i] * xr[j] - xr[i] * xi[j]))
+            for q in range(n_off):  # w X_i conj(X_j) / |X_i conj(X_j)| from the per-mic unit phasors
+                i, j = pair_i[q], pair_j[q]
+                pr, pi = bw * ur[i], bw * ui[i]
+                z = phat[q, f]
+                phat[q, f] = complex(alpha * z.real + (pr * ur[j] + pi * ui[j]),
+                                     alpha * z.imag + (pi * ur[j] - pr * ui[j]))
             if emit[t]:
                 for q in range(P):
                     out_raw[k, q, f] = raw[q, f]
@@ -193,16 +209,20 @@ def steered_bins(C, tau, omega0, domega, out):  # pragma: no cover - compiled
     multiplication per bin (two sin/cos per pair in all).
     """
     P, F = C.shape
-    for f in range(F):
-        out[f] = 0.0
+    zr, zi = np.empty(P), np.empty(P)  # each pair's phasor at the current bin
+    sr, si = np.empty(P), np.empty(P)  # ... and its step from one bin to the next
     for p in range(P):
         ph = omega0 * tau[p]
-        z = complex(np.cos(ph), np.sin(ph))
-        st = complex(np.cos(domega * tau[p]), np.sin(domega * tau[p]))
-        for f in range(F):
+        zr[p], zi[p] = np.cos(ph), np.sin(ph)
+        sr[p], si[p] = np.cos(domega * tau[p]), np.sin(domega * tau[p])
+    for f in range(F):  # bins outer, pairs inner: the pairs' phasor recurrences run side by side
+        acc = 0.0
+        for p in range(P):
             c = C[p, f]
-            out[f] += c.real * z.real - c.imag * z.imag
-            z *= st
+            a, b = zr[p], zi[p]
+            acc += c.real * a - c.imag * b
+            zr[p], zi[p] = a * sr[p] - b * si[p], a * si[p] + b * sr[p]
+        out[f] = acc
 
 
 @njit(cache=True)

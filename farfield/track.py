@@ -59,6 +59,15 @@ def _dot(a: list[float], b: list[float]) -> float:
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 
 
+def _near_any(u: list[float], tracks: list, min_cos: float) -> bool:
+    """Whether any of ``tracks`` points within ``arccos(min_cos)`` of the unit vector ``u``."""
+    for t in tracks:
+        w = t.u
+        if u[0] * w[0] + u[1] * w[1] + u[2] * w[2] > min_cos:
+            return True
+    return False
+
+
 class _Track:
     VELOCITY_VAR = 0.05  # per-axis velocity variance of a new (or revived) track, (rad/s)^2
 
@@ -230,13 +239,12 @@ class Tracker:
             if di not in taken:
                 self._tracks.append(_Track(Z[di], time_s, d.power_db, d.confidence, self.r))
         self._lifecycle(time_s)
-        rows = []
-        for t in sorted(self._tracks, key=lambda t: t.track_id):
-            if t.state == "active":
-                az, el = unit_to_az_el(t.u)
-                rows.append(TrackRow(time_s, t.track_id, float(az), float(el), float(t.power_db),
-                                     t.last_hit_s == time_s))
-        return rows
+        active = sorted((t for t in self._tracks if t.state == "active"), key=lambda t: t.track_id)
+        if not active:
+            return []
+        az, el = unit_to_az_el([t.u for t in active])
+        return [TrackRow(time_s, t.track_id, float(a), float(e), float(t.power_db), t.last_hit_s == time_s)
+                for t, a, e in zip(active, az, el)]
 
     # -- Kalman filter (per axis: state (position, velocity), covariance [[a, b], [b, c]]) --------------------
     def _predict(self, t: _Track) -> None:
@@ -245,7 +253,8 @@ class Tracker:
         if t.state == "dormant":  # a silent talker stays put: no velocity, position uncertainty bounded
             t.a = min(t.a + dt * dt * t.c + self._qa, self._dormant_var)
             return
-        t.u = [p + dt * w for p, w in zip(t.u, t.v)]
+        u, v = t.u, t.v
+        t.u = [u[0] + dt * v[0], u[1] + dt * v[1], u[2] + dt * v[2]]
         a, b, c = t.a, t.b, t.c
         t.a = a + 2.0 * dt * b + dt * dt * c + self._qa
         t.b = b + dt * c + self._qb
@@ -270,9 +279,9 @@ class Tracker:
             u[2] = v[2] = 0.0
         n = math.sqrt(_dot(u, u))
         if n > 1e-9:
-            u = t.u = [p / n for p in u]
+            u = t.u = [u[0] / n, u[1] / n, u[2] / n]
         radial = _dot(u, v)
-        t.v = [w - radial * p for w, p in zip(v, u)]
+        t.v = [v[0] - radial * u[0], v[1] - radial * u[1], v[2] - radial * u[2]]
 
     def _sigma(self, t: _Track) -> float:
         return math.sqrt(max(t.a, 0.0))
@@ -283,22 +292,22 @@ class Tracker:
             return []
         U = np.array([t.u for t in self._tracks])
         ang = np.arccos(np.clip(U @ Z.T, -1.0, 1.0))  # (tracks, dets) radians
-        cost = ang.copy()
-        big = 1e6
+        gate = np.empty(len(self._tracks))
+        bias = np.empty(len(self._tracks))
         for i, t in enumerate(self._tracks):
             if t.state == "tentative":
-                gate = self.birth_gate
+                gate[i], bias[i] = self.birth_gate, math.radians(2.0)
             else:
                 # the gate widens with the track's uncertainty, but only so far: a coasting track must not
                 # grab another talker's detections
-                gate = (self.revive_gate if t.state == "dormant" else self.gate) + min(2.0 * self._sigma(t),
-                                                                                         self.gate_growth)
-            row = cost[i]
-            row[ang[i] > gate] = big
-            if t.state == "dormant":
-                row[row < big] += math.radians(5.0)  # prefer live tracks over reviving old ones
-            elif t.state == "tentative":
-                row[row < big] += math.radians(2.0)
+                dormant = t.state == "dormant"
+                gate[i] = (self.revive_gate if dormant else self.gate) + min(2.0 * self._sigma(t), self.gate_growth)
+                bias[i] = math.radians(5.0) if dormant else 0.0  # prefer live tracks over reviving old ones
+        big = 1e6
+        cost = np.where(ang > gate[:, None], big, ang + bias[:, None])
+        if cost.shape[0] == 1 or cost.shape[1] == 1:  # one track or one detection: the cheapest pair
+            i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
+            return [(int(i), int(j))] if cost[i, j] < big else []
         r, c = linear_sum_assignment(cost)
         return [(i, j) for i, j in zip(r, c) if cost[i, j] < big]
 
@@ -341,19 +350,19 @@ class Tracker:
             return tracks
         drop = set()
         for k, t in enumerate(confirmed):
-            if k and max(_dot(o.u, t.u) for o in confirmed[:k]) > self.merge_cos:
+            if k and _near_any(t.u, confirmed[:k], self.merge_cos):
                 t.close_s += self.dt
                 if t.close_s >= self.merge_s:
                     drop.add(id(t))
             else:
                 t.close_s = max(0.0, t.close_s - self.dt)  # brief separations do not reset the count
-        active = [t.u for t in confirmed if t.state == "active"]
+        active = [t for t in confirmed if t.state == "active"]
         on_top = math.cos(self.gate / 2)
         out = []
         for t in tracks:
             if id(t) in drop:
                 continue
-            if t.state == "tentative" and active and max(_dot(a, t.u) for a in active) > on_top:
+            if t.state == "tentative" and _near_any(t.u, active, on_top):
                 continue
             out.append(t)
         return out

@@ -119,3 +119,24 @@ def kalman_correct_ref(x, P, z, r):
     S = H @ P @ H.T + r * I3
     K = P @ H.T @ np.linalg.inv(S)
     return x + K @ (z - H @ x), (np.eye(6) - K @ H) @ P
+
+
+def gated_assignment_ref(units, states, sigmas, Z, gate, birth_gate, revive_gate, gate_growth):
+    """The tracker's data association with plain loops: the Hungarian method (scipy) on angular distance between
+    track directions ``units (N, 3)`` and detections ``Z (D, 3)``, each track gated by its state (``tentative``:
+    ``birth_gate``; ``active`` / ``dormant``: ``gate`` / ``revive_gate`` plus ``min(2 sigma, gate_growth)``),
+    dormant tracks 5 degrees and tentative ones 2 degrees dearer. Returns the assigned ``(track, detection)``
+    pairs."""
+    from scipy.optimize import linear_sum_assignment
+
+    big = 1e6
+    cost = np.full((len(units), len(Z)), big)
+    for i, (u, state, sigma) in enumerate(zip(units, states, sigmas)):
+        g = birth_gate if state == "tentative" else (revive_gate if state == "dormant" else gate) + min(
+            2 * sigma, gate_growth)
+        for j, z in enumerate(Z):
+            a = np.arccos(np.clip(np.dot(u, z), -1.0, 1.0))
+            if a <= g:
+                cost[i, j] = a + {"tentative": np.radians(2.0), "dormant": np.radians(5.0)}.get(state, 0.0)
+    r, c = linear_sum_assignment(cost)
+    return sorted((int(i), int(j)) for i, j in zip(r, c) if cost[i, j] < big)

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import farfield as ff
 from farfield.localize import Detection, LocalizationFrame
@@ -160,3 +162,25 @@ def test_per_axis_kalman_equals_the_full_filter(planar):
             x = normalise(x)
             tr._correct(t, z)
             check(t, x, P)
+
+
+@settings(max_examples=150, deadline=None)
+@given(n_tracks=st.integers(1, 5), n_dets=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
+def test_assignment_matches_the_reference(n_tracks, n_dets, seed):
+    """Gated Hungarian association (and its shortcut for one track or one detection) against plain loops."""
+    from farfield.track import _Track
+    from reference import gated_assignment_ref
+
+    rng = np.random.default_rng(seed)
+    tr = ff.Tracker(frame_period_s=0.032)
+    centre = rng.normal(size=3)  # tracks and detections near each other, so that gates and choices matter
+    units = centre + rng.normal(scale=0.3, size=(n_tracks, 3))
+    units /= np.linalg.norm(units, axis=1, keepdims=True)
+    Z = centre + rng.normal(scale=0.3, size=(n_dets, 3))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    tr._tracks = [_Track(u, 0.0, -30.0, 0.5, rng.uniform(1e-4, 0.05)) for u in units]
+    for t in tr._tracks:
+        t.state = str(rng.choice(["tentative", "active", "dormant"]))
+    want = gated_assignment_ref(units, [t.state for t in tr._tracks], [tr._sigma(t) for t in tr._tracks], Z,
+                                tr.gate, tr.birth_gate, tr.revive_gate, tr.gate_growth)
+    assert sorted(tr._assign(Z)) == want
