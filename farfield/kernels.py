@@ -145,14 +145,28 @@ def srp_lookup(cc, idx0, frac, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def srp_branch_and_bound(cc, idx0, frac, bound, order, member_ptr, member_idx):  # pragma: no cover - compiled
-    """Exact maximum of the steered response over a fine grid, searched cell by cell.
+def srp_best_point(cc, half_width, c_idx0, c_frac, idx0, frac, member_ptr, member_idx, floor, env,
+                   bound):  # pragma: no cover - compiled
+    """Exact maximum of the steered response over a fine grid, searched coarse cell by coarse cell.
 
-    cc, idx0, frac: as in :func:`srp_lookup`. bound: (n_cells,) an upper bound of the response of every fine
-    point of each coarse cell. order: (n_cells,) cells by decreasing bound. Cell c holds the fine points
-    ``member_idx[member_ptr[c]:member_ptr[c + 1]]``. Cells are opened in order until the next bound cannot
-    beat the best point found. Returns (best point, its response).
+    cc, idx0, frac: as in :func:`srp_lookup` for the fine grid; c_idx0, c_frac: the same for the coarse grid.
+    Coarse cell c holds the fine points ``member_idx[member_ptr[c]:member_ptr[c + 1]]``, all within
+    ``half_width`` lag steps (per pair) of the cell's own lags, so the response of the max-filtered correlations
+    (:func:`running_max`, into ``env (P, L)``) at the coarse point bounds every fine point of the cell from
+    above (``bound (n_cells,)``, filled). Cells are opened by decreasing bound (equal bounds, such as the mirror
+    images of a planar array, by cell index) until the next bound cannot beat the best point found (the first
+    point found wins a tie). Returns (best point, its response), or ``(-1, largest bound)`` without opening any
+    cell when no bound reaches ``floor``.
     """
+    running_max(cc, half_width, env)
+    top = -np.inf
+    for c in range(bound.shape[0]):
+        bound[c] = _response_at(env, c_idx0, c_frac, c)
+        if bound[c] > top:
+            top = bound[c]
+    if top < floor:
+        return -1, top
+    order = np.argsort(-bound, kind="mergesort")  # stable: equal bounds (mirror images) by cell index
     best_g = -1
     best_v = -np.inf
     for k in range(order.shape[0]):

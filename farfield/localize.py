@@ -200,15 +200,9 @@ class SteeredResponse:
             return g, float(r[g])
         # the max-filtered correlations bound every fine point of a coarse cell from above, so the
         # branch-and-bound search returns the same point as a full scan
-        env = np.empty_like(cc)
-        kernels.running_max(cc, self.coarse_half_width, env)
-        bound = np.empty(self.coarse.n_points)
-        kernels.srp_lookup(env, self.c_idx0, self.c_frac, bound)
-        top = float(bound.max())
-        if top < floor:
-            return -1, top
-        order = np.ascontiguousarray(np.argsort(-bound))
-        g, v = kernels.srp_branch_and_bound(cc, self.idx0, self.frac, bound, order, self.member_ptr, self.member_idx)
+        g, v = kernels.srp_best_point(cc, self.coarse_half_width, self.c_idx0, self.c_frac, self.idx0, self.frac,
+                                      self.member_ptr, self.member_idx, float(floor), np.empty_like(cc),
+                                      np.empty(self.coarse.n_points))
         return int(g), float(v)
 
     def best_near(self, cc: np.ndarray, point: int, radius_deg: float) -> int:
