@@ -51,13 +51,12 @@ def check_signals(signals: Any, *, n_channels: int | None = None, name: str = "s
         raise ValueError(f"{name} is empty (0 samples); expected at least one block of audio")
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
-        x = x.astype(dtype) / max(abs(info.min), info.max)
-    else:
-        x = x.astype(dtype, copy=False)
-        if not np.all(np.isfinite(x)):
-            bad = np.argwhere(~np.isfinite(x))[0]
-            raise ValueError(f"{name} contains NaN or inf (first at channel {bad[0]}, sample {bad[1]})")
-    return np.ascontiguousarray(x)
+        return np.ascontiguousarray(x.astype(dtype) / max(abs(info.min), info.max))
+    x = np.ascontiguousarray(x, dtype=dtype)  # first: the check below is faster on contiguous memory
+    if not np.isfinite(x).all():
+        bad = np.argwhere(~np.isfinite(x))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at channel {bad[0]}, sample {bad[1]})")
+    return x
 
 
 def check_not_silent(x: np.ndarray, *, name: str = "signals") -> None:

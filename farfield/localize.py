@@ -442,7 +442,8 @@ class Localizer:
         P = self._n_pairs
         R, diag = R_all[:P], R_all[P:]
         scale = 4.0 / self.frame_size**2
-        ms = float(np.mean(np.sum(diag.real, axis=1))) * scale
+        per_mic = np.sum(diag.real, axis=1)
+        ms = float(per_mic.sum() / per_mic.size) * scale  # np.mean, without its overhead
         level_db = 10 * math.log10(ms + 1e-20)
         floor_db = 10 * math.log10(float(np.sum(noise)) * scale + 1e-20)
         if ms < 1e-12 or level_db - floor_db < self.min_snr_db:
