@@ -29,6 +29,7 @@ presenters all different people; talker1 enrolled from held-out audio of the sam
     python benchmarks/diarization.py [--scenes 4] [--out benchmarks/results/diarization.txt]
     python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
     python benchmarks/diarization.py --real-voices-only # just the target selection with real voices
+    python benchmarks/diarization.py --target-only      # just the target selection, espeak and real voices
 """
 
 from __future__ import annotations
@@ -284,6 +285,9 @@ def main() -> None:
     ap.add_argument("--one-core-only", action="store_true", help="only measure the one-core real-time factor")
     ap.add_argument("--real-voices-only", action="store_true",
                     help="only the target selection with the real voices of ../shared/data/speech")
+    ap.add_argument("--target-only", action="store_true",
+                    help="only the target selection (espeak voices, then real voices when ../shared/data/speech is "
+                         "there)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
@@ -294,6 +298,11 @@ def main() -> None:
         emit(real_voice_report(args.scenes, enc), args.out)
         return
     real = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir()
+    if args.target_only:
+        lines = target_report(*target_selection(target_recipe(), 5, args.scenes, enc, _own_voice), args.scenes,
+                              "talker1 enrolled from 6 s of the scene's own dry track")
+        emit(lines + (real_voice_report(args.scenes, enc) if real else []), args.out)
+        return
     lines = ["diarization and target selection (simulated rooms, espeak-ng voices)", ""]
     rtfs, delays = [], []
     for label, rec in (("meeting RT60 0.5", variant("meeting_room", **MEETING)),
