@@ -155,8 +155,8 @@ def srp_best_point(cc, half_width, c_idx0, c_frac, idx0, frac, member_ptr, membe
     (:func:`running_max`, into ``env (P, L)``) at the coarse point bounds every fine point of the cell from
     above (``bound (n_cells,)``, filled). Cells are opened by decreasing bound (equal bounds, such as the mirror
     images of a planar array, by cell index) until the next bound cannot beat the best point found (the first
-    point found wins a tie). Returns (best point, its response), or ``(-1, largest bound)`` without opening any
-    cell when no bound reaches ``floor``.
+    point found wins a tie) or is under ``floor``. Returns (best point, its response), or ``(-1, largest bound)``
+    when no point reaches ``floor`` (without opening any cell when no bound does).
     """
     running_max(cc, half_width, env)
     top = -np.inf
@@ -171,7 +171,7 @@ def srp_best_point(cc, half_width, c_idx0, c_frac, idx0, frac, member_ptr, membe
     best_v = -np.inf
     for k in range(order.shape[0]):
         c = order[k]
-        if bound[c] <= best_v:
+        if bound[c] <= best_v or bound[c] < floor:  # no point of this cell (or of the rest) can win
             break
         for m in range(member_ptr[c], member_ptr[c + 1]):
             g = member_idx[m]
@@ -179,6 +179,8 @@ def srp_best_point(cc, half_width, c_idx0, c_frac, idx0, frac, member_ptr, membe
             if s > best_v:
                 best_v = s
                 best_g = g
+    if best_v < floor:
+        return -1, top
     return best_g, best_v
 
 

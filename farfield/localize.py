@@ -192,12 +192,12 @@ class SteeredResponse:
         return out
 
     def best_point(self, cc: np.ndarray, floor: float = -math.inf) -> tuple[int, float]:
-        """Index of the grid point with the largest response, and that response; ``(-1, bound)`` without a
-        search of the fine grid when an upper bound of the response shows it cannot reach ``floor``."""
+        """Index of the grid point with the largest response, and that response; ``(-1, v)`` when no point
+        reaches ``floor`` (the coarse-to-fine search stops early then, with ``v`` an upper bound)."""
         if not self.refine:
             r = self.response(cc)
             g = int(np.argmax(r))
-            return g, float(r[g])
+            return (g if r[g] >= floor else -1), float(r[g])
         # the max-filtered correlations bound every fine point of a coarse cell from above, so the
         # branch-and-bound search returns the same point as a full scan
         g, v = kernels.srp_best_point(cc, self.coarse_half_width, self.c_idx0, self.c_frac, self.idx0, self.frac,
