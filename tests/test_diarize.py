@@ -189,6 +189,22 @@ def test_trigger_lock_settles_on_a_louder_voice_that_answers_the_cue(wake_word):
     assert run(2.3) == (True, 1)  # the louder voice came after the settling second: the lock holds
 
 
+def test_trigger_lock_does_not_settle_on_a_track_heard_all_along():
+    """The tracker reports a TV all along, but the diarizer has not heard it speak for 2 s before the cue (its
+    beam was gated); the addressee answers the cue, quietly, and the TV's speech resumes, louder, 0.3 s later:
+    the lock stays with the addressee."""
+    sel = TargetSelector(trigger_settle_s=1.0, require_trigger=True)
+    track = None
+    for k in range(270):
+        t = k / 30
+        if k == 240:  # 8.0 s
+            sel.trigger(8.0)
+        person, tv_speaks = t >= 8.2, t < 6.0 or t >= 8.5
+        sel.observe({**({1: None} if person else {}), **({9: "tv"} if tv_speaks else {})}, t)
+        track = sel.update(rows(t, (9, 270.0, 0.0), *(((1, 0.0, -40.0),) if person else ())), t) or track
+    assert sel.locked and track == 1
+
+
 def test_trigger_skips_a_track_that_was_already_talking():
     """A TV talks before and after the wake word; the person who starts after it is locked on, though quieter."""
     sel = TargetSelector(nearest=True)
@@ -338,6 +354,23 @@ def test_wake_word_locks_on_whoever_said_it():
     assert run() is None
     with pytest.raises(ValueError, match="spoken_from_s"):
         TargetSelector().trigger(1.0, spoken_from_s=1.5)
+
+
+def test_wake_word_locks_on_its_speaker_after_a_pause_before_the_call():
+    """A person says the wake word from 1.0 s (their track is seen speaking 1.2-1.5 s, then the VAD pauses); the
+    detector fires at 1.6 s; at 1.8 s another voice starts (a TV presenter after a pause, not heard for 2 s). The
+    lock goes to the one who said the wake word, not to the first voice heard after the call."""
+    sel = TargetSelector(require_trigger=True)
+    track = None
+    for k in range(120):
+        t = k / 30
+        if k == 48:  # 1.6 s
+            sel.trigger(1.6, spoken_from_s=1.0)
+        person, tv = 1.2 <= t < 1.5 or t >= 2.5, t >= 1.8
+        sel.observe({**({1: None} if person else {}), **({2: None} if tv else {})}, t)
+        track = sel.update(rows(t, *(((1, 0.0, -30.0),) if person else ()), *(((2, 90.0, -20.0),) if tv else ())),
+                           t) or track
+    assert sel.locked and track == 1
 
 
 def test_trigger_ignores_a_voice_detected_after_the_window():
