@@ -15,7 +15,9 @@ starts near, like a glance or a button before each request), ``wake word`` (the 
 wake word: the trigger comes when it ends, with its start) and ``nearest`` (no prior; the addressee is the talker
 nearest the array). The target is a track: each target segment (target.rttm)
 is given to the true source nearest its track's direction; reported are the fraction of target time on the
-addressee's track while they speak, the fraction on the addressee's track at all (also counting the VAD's
+addressee's track while they speak (also with the DER collar: target time within 0.25 s of a boundary of the
+addressee's turns not scored, since a segment's edges lag the speech by the localizer's smoothing and the VAD),
+the fraction on the addressee's track at all (also counting the VAD's
 hangover after their words and the short pauses inside a segment), the fraction on the TV's track, and how much
 of the addressee's speech the target covers. (Counting target time that merely overlaps TV speech would score
 any target high: the TV talks most of the time.) Also the label delay and the real-time factor of the whole
@@ -97,6 +99,7 @@ def run_array(scene, encoder) -> tuple:
 
 
 WHO_DEG = 20.0
+COLLAR_S = 0.25  # target scoring's collar around the addressee's turn boundaries (the DER collar)
 TARGET_SCENE_S = 75.0
 MEETING = {"room.rt60_s": 0.5, "duration_s": 25.0}  # changes to the meeting_room recipe: the DER meetings
 WAKE_WORD_S = 0.6
@@ -152,17 +155,36 @@ def folded_distance(array):
     return dist
 
 
-def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[float, float, float, float, float]:
+def _overlap(a: float, b: float, spans: list) -> float:
+    """Seconds of ``[a, b)`` inside the disjoint ``spans`` ``[(start, end), ...]``."""
+    return sum(max(0.0, min(b, e) - max(a, s)) for s, e in spans)
+
+
+def _unscored(spoken: list, collar_s: float) -> list:
+    """The collars: ``collar_s`` either side of each boundary of the ``spoken`` turns, merged into disjoint spans."""
+    out: list = []
+    for s, e in sorted((t - collar_s, t + collar_s) for turn in spoken for t in turn):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[float, ...]:
     """(seconds of target time on the addressee's track while they speak, seconds on the TV's track, target
-    seconds, seconds the addressee speaks, target seconds on the addressee's track), counting from ``after_s``.
-    Each target segment is given to the source nearest the mean azimuth of its track during the segment, if within
-    WHO_DEG. The last figure also counts the VAD's hangover after the addressee's words and the short pauses
-    inside a segment, while the first counts only the time they speak."""
+    seconds, seconds the addressee speaks, target seconds on the addressee's track, and the first and third again
+    with a collar: target time within COLLAR_S of a boundary of the addressee's turns left out, as DER scoring
+    leaves it out), counting from ``after_s``. Each target segment is given to the source nearest the mean azimuth
+    of its track during the segment, if within WHO_DEG. The fifth figure also counts the VAD's hangover after the
+    addressee's words and the short pauses inside a segment, while the first counts only the time they speak."""
     dist = folded_distance(scene.array)
     sources = source_azimuths(scene)
     spoken = [(max(g.start_s, after_s), g.start_s + g.duration_s) for g in scene.segments
               if g.speaker == addressee and g.start_s + g.duration_s > after_s]
-    right = tv = total = on_track = 0.0
+    collars = _unscored([(g.start_s, g.start_s + g.duration_s) for g in scene.segments if g.speaker == addressee],
+                        COLLAR_S)
+    right = tv = total = on_track = right_c = total_c = 0.0
     for g in res.target_segments:
         if g.end_s <= after_s:
             continue
@@ -170,6 +192,7 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
         az = [r.azimuth_deg for r in res.tracks
               if r.track_id == g.track_id and g.start_s - 0.5 <= r.time_s <= g.end_s + 0.5]
         total += g.end_s - g.start_s
+        total_c += g.end_s - g.start_s - _overlap(g.start_s, g.end_s, collars)
         if not az:
             continue
         mean = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(az))))))
@@ -177,11 +200,13 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
         if dist(mean, sources[who]) > WHO_DEG:
             continue
         if who == addressee:
-            right += sum(max(0.0, min(b, g.end_s) - max(a, g.start_s)) for a, b in spoken)
+            right += _overlap(g.start_s, g.end_s, spoken)
+            right_c += _overlap(g.start_s, g.end_s, spoken) - sum(
+                _overlap(max(a, g.start_s), min(b, g.end_s), collars) for a, b in spoken if b > g.start_s and a < g.end_s)
             on_track += g.end_s - g.start_s
         elif who.startswith("playback"):
             tv += g.end_s - g.start_s
-    return right, tv, total, sum(b - a for a, b in spoken), on_track
+    return right, tv, total, sum(b - a for a, b in spoken), on_track, right_c, total_c
 
 
 def target_recipe():
@@ -239,21 +264,24 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
     for policy in stats:
         parts = []
         for v in (stats[policy], late[policy]):
-            right, tv, tot, spoken, on_track = (sum(x[k] for x in v) for k in range(5))
+            right, tv, tot, spoken, on_track, right_c, tot_c = (sum(x[k] for x in v) for k in range(7))
             parts.append((right / max(tot, 1e-9), on_track / max(tot, 1e-9), tv / max(tot, 1e-9), tot,
-                          right / max(spoken, 1e-9)))
-        (r, o, t, tot, c), (r2, o2, t2, tot2, c2) = parts
-        lines.append(f"  {policy:<9} target time right {r:.1%} [{r2:.1%}] (on the addressee's track {o:.1%} "
-                     f"[{o2:.1%}]), on the TV {t:.1%} [{t2:.1%}] of {tot:.0f} [{tot2:.0f}] s of target speech; "
-                     f"addressee's speech covered {c:.1%} [{c2:.1%}]")
+                          right / max(spoken, 1e-9), right_c / max(tot_c, 1e-9)))
+        (r, o, t, tot, c, rc), (r2, o2, t2, tot2, c2, rc2) = parts
+        lines.append(f"  {policy:<9} target time right {r:.1%} [{r2:.1%}], with a {COLLAR_S} s collar {rc:.1%} "
+                     f"[{rc2:.1%}] (on the addressee's track {o:.1%} [{o2:.1%}]), on the TV {t:.1%} [{t2:.1%}] of "
+                     f"{tot:.0f} [{tot2:.0f}] s of target speech; addressee's speech covered {c:.1%} [{c2:.1%}]")
     circ = [i for i, lin in enumerate(linear) if not lin]
     if len(circ) < len(linear):
         lines.append(f"  on the {len(circ)} scenes with a circular array (the others have the linear PS-Eye, whose "
-                     f"4 mics on 6 cm put most sources in one cone), target time right, whole scenes:")
+                     f"4 mics on 6 cm put most sources in one cone), whole scenes:")
         for policy in stats:
-            right, tv, tot, spoken = (sum(stats[policy][i][k] for i in circ) for k in range(4))
-            lines.append(f"    {policy:<9} {right / max(tot, 1e-9):.1%}, on the TV {tv / max(tot, 1e-9):.1%} of "
-                         f"{tot:.0f} s; addressee's speech covered {right / max(spoken, 1e-9):.1%}")
+            right, tv, tot, spoken, on_track, right_c, tot_c = (sum(stats[policy][i][k] for i in circ)
+                                                                for k in range(7))
+            lines.append(f"    {policy:<9} target time right {right / max(tot, 1e-9):.1%}, with the collar "
+                         f"{right_c / max(tot_c, 1e-9):.1%}, on the addressee's track {on_track / max(tot, 1e-9):.1%}, "
+                         f"on the TV {tv / max(tot, 1e-9):.1%} of {tot:.0f} s; addressee's speech covered "
+                         f"{right / max(spoken, 1e-9):.1%}")
     return lines
 
 
