@@ -62,8 +62,7 @@ def _dot(a: list[float], b: list[float]) -> float:
 def _near_any(u: list[float], tracks: list, min_cos: float) -> bool:
     """Whether any of ``tracks`` points within ``arccos(min_cos)`` of the unit vector ``u``."""
     for t in tracks:
-        w = t.u
-        if u[0] * w[0] + u[1] * w[1] + u[2] * w[2] > min_cos:
+        if _dot(u, t.u) > min_cos:
             return True
     return False
 

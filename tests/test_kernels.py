@@ -117,3 +117,6 @@ def test_branch_and_bound_equals_full_scan_on_random_correlations(rng):
         g, v = eng.best_point(cc)
         ref = srp_lookup_ref(cc, eng.idx0, eng.frac)
         assert g == int(np.argmax(ref)) and v == pytest.approx(ref.max())
+        # a floor just under the maximum finds it; one just over it finds nothing (the search stops early)
+        assert eng.best_point(cc, floor=float(ref.max()) - 1e-9)[0] == g
+        assert eng.best_point(cc, floor=float(ref.max()) + 1e-9)[0] == -1
