@@ -200,9 +200,10 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
         if dist(mean, sources[who]) > WHO_DEG:
             continue
         if who == addressee:
-            right += _overlap(g.start_s, g.end_s, spoken)
-            right_c += _overlap(g.start_s, g.end_s, spoken) - sum(
-                _overlap(max(a, g.start_s), min(b, g.end_s), collars) for a, b in spoken if b > g.start_s and a < g.end_s)
+            heard = _overlap(g.start_s, g.end_s, spoken)
+            right += heard
+            # ... less the part of it inside the collars (each turn's share of the segment, clipped)
+            right_c += heard - sum(_overlap(max(a, g.start_s), min(b, g.end_s), collars) for a, b in spoken)
             on_track += g.end_s - g.start_s
         elif who.startswith("playback"):
             tv += g.end_s - g.start_s
