@@ -1,6 +1,6 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
-Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--no-refine-sources] [--out FILE]
+Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--no-refine-sources] [--dominance-fit F] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--pra-every", type=int, default=8, help="score pyroomacoustics on every n-th update")
     ap.add_argument("--no-refine-sources", action="store_true", help="farfield with Localizer(refine_sources=False)")
+    ap.add_argument("--dominance-fit", type=float, default=None,
+                    help="farfield with Localizer(dominance_fit=F) instead of its default")
     ap.add_argument("--out", type=Path, help="also write the table here")
     args = ap.parse_args()
     rt60s, snrs, seeds = ((0.6,), (10.0,), 1) if args.quick else ((0.3, 0.6, 1.0), (5.0, 10.0, 20.0), args.seeds)
@@ -77,12 +79,13 @@ def main() -> None:
     emit(f"{'':24s}| " + " | ".join(f"{'MAE':>6s} {'recall':>6s} {'false':>6s}" for _ in methods))
     goal = {m: [] for m in methods}
     allr = {m: [] for m in methods}
+    extra = {} if args.dominance_fit is None else {"dominance_fit": args.dominance_fit}
     t0 = time.time()
     for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), (1, 2, 3), rt60s, snrs):
         acc = {m: [] for m in methods}
         for seed in range(seeds):
             r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every,
-                         refine_sources=not args.no_refine_sources)
+                         refine_sources=not args.no_refine_sources, **extra)
             for m in methods:
                 acc[m].append(r[m])
                 allr[m].append(r[m])
