@@ -1,6 +1,7 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
-Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--no-refine-sources] [--dominance-fit F] [--out FILE]
+Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--no-refine-sources] [--dominance-fit F]
+       [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
