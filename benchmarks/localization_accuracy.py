@@ -85,13 +85,14 @@ def main() -> None:
     emit(f"{'':24s}| " + " | ".join(f"{'MAE':>6s} {'recall':>6s} {'false':>6s}" for _ in methods))
     goal = {m: [] for m in methods}
     allr = {m: [] for m in methods}
-    extra = {} if args.dominance_fit is None else {"dominance_fit": args.dominance_fit}
+    options = {"refine_sources": not args.no_refine_sources}  # Localizer options
+    if args.dominance_fit is not None:
+        options["dominance_fit"] = args.dominance_fit
     t0 = time.time()
     for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), (1, 2, 3), rt60s, snrs):
         acc = {m: [] for m in methods}
         for seed in range(args.first_seed, args.first_seed + seeds):
-            r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, not args.no_peers,
-                         refine_sources=not args.no_refine_sources, **extra)
+            r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, not args.no_peers, **options)
             for m in methods:
                 acc[m].append(r[m])
                 allr[m].append(r[m])
