@@ -1,7 +1,7 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
 Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--first-seed 0] [--no-peers]
-       [--no-refine-sources] [--dominance-fit F] [--out FILE]
+       [--localizer NAME=VALUE ...] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
@@ -16,6 +16,7 @@ spans), the same circle grid and band, and told the true number of talkers (an a
 from __future__ import annotations
 
 import argparse
+import ast
 import itertools
 import sys
 import time
@@ -59,6 +60,18 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float, seed: int, pra
     return out
 
 
+def localizer_option(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` -> ``(NAME, VALUE)``, VALUE a Python literal (``0.6``, ``False``)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as dominance_fit=0.6, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"the value of {name} must be a Python literal (0.6, False), got "
+                                         f"{value!r}") from None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer conditions (RT60 0.6, SNR 10, 1 seed)")
@@ -67,9 +80,9 @@ def main() -> None:
                     help="room numbers first-seed .. first-seed + seeds - 1 (other rooms than the default 0..7)")
     ap.add_argument("--no-peers", action="store_true", help="farfield only (no pyroomacoustics columns; faster)")
     ap.add_argument("--pra-every", type=int, default=8, help="score pyroomacoustics on every n-th update")
-    ap.add_argument("--no-refine-sources", action="store_true", help="farfield with Localizer(refine_sources=False)")
-    ap.add_argument("--dominance-fit", type=float, default=None,
-                    help="farfield with Localizer(dominance_fit=F) instead of its default")
+    ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=localizer_option,
+                    help="a Localizer option instead of its default, e.g. refine_sources=False or dominance_fit=0.6 "
+                         "(repeatable)")
     ap.add_argument("--out", type=Path, help="also write the table here")
     args = ap.parse_args()
     rt60s, snrs, seeds = ((0.6,), (10.0,), 1) if args.quick else ((0.3, 0.6, 1.0), (5.0, 10.0, 20.0), args.seeds)
@@ -85,9 +98,7 @@ def main() -> None:
     emit(f"{'':24s}| " + " | ".join(f"{'MAE':>6s} {'recall':>6s} {'false':>6s}" for _ in methods))
     goal = {m: [] for m in methods}
     allr = {m: [] for m in methods}
-    options = {"refine_sources": not args.no_refine_sources}  # Localizer options
-    if args.dominance_fit is not None:
-        options["dominance_fit"] = args.dominance_fit
+    options = dict(args.localizer)  # Localizer options
     t0 = time.time()
     for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), (1, 2, 3), rt60s, snrs):
         acc = {m: [] for m in methods}
@@ -114,7 +125,8 @@ def main() -> None:
     peers = ("no pyroomacoustics" if args.no_peers else f"pyroomacoustics given the true number of talkers, scored "
              f"on every {args.pra_every}th update where a talker is active")
     emit(f"\n({seeds} rooms per condition, rooms {args.first_seed}-{args.first_seed + seeds - 1}, "
-         f"{time.time() - t0:.0f} s; {peers})")
+         f"{time.time() - t0:.0f} s; {peers}; Localizer options: "
+         f"{', '.join(f'{k}={v!r}' for k, v in options.items()) or 'defaults'})")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")

@@ -310,10 +310,14 @@ class Localizer:
             most often hides a second talker: in the accuracy benchmark's 2-talker rooms at SNR 10 dB (rooms 0-7,
             all three arrays), 91 % of the updates that found one of two active talkers stopped here (median
             weight left 5 %: on small arrays a low-frequency bin fits every direction, so the first source's mask
-            takes it). Lower values find more second talkers, and more reflections: track recall 0.87 / 0.90 /
-            0.91 at 0.1 / 0.03 / 0.01, unmatched tracks per update 0.56 / 0.76 / 1.04; with
-            ``secondary_confidence=0.3`` at 0.03, 0.875 and 0.54 (the same trade-off as the tracker's birth and
-            hangover settings give).
+            takes it). Lower values find more second talkers, and more reflections. 0.03 in the whole benchmark
+            (``benchmarks/results/localization_accuracy_min_free_weight_0.03.txt``): track recall over the goal
+            conditions 0.94 -> 0.95 and over all 0.81 -> 0.83, but unmatched tracks per update 0.31 -> 0.52 and
+            0.78 -> 1.07; the 2-talker cells at SNR 10 dB rise to 4-mic 0.90 / 0.82, 6-mic 0.91 / 0.89 and 8-mic
+            0.96 / 0.91 (RT60 0.3 / 0.6 s; from 0.86 / 0.79, 0.89 / 0.84, 0.93 / 0.91). On those cells alone
+            0.01 gives recall 0.91 with 1.04 unmatched tracks per update (0.1: 0.87 / 0.56), and 0.03 with
+            ``secondary_confidence=0.3`` 0.875 / 0.54: the same trade-off as the tracker's birth and hangover
+            settings give.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
             removed, and must reach this fraction of the first one's response (MUSIC: of its score).
