@@ -32,6 +32,7 @@ presenters all different people; talker1 enrolled from held-out audio of the sam
     python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
     python benchmarks/diarization.py --real-voices-only # just the target selection with real voices
     python benchmarks/diarization.py --target-only      # just the target selection, espeak and real voices
+    (add --postfilter to run the target selection with the separator's post-filter on)
 """
 
 from __future__ import annotations
@@ -223,10 +224,11 @@ def _own_voice(scene) -> np.ndarray:
     return voiced[: 6 * scene.sample_rate]
 
 
-def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None):
+def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
+                     separator_options: dict | None = None):
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
     whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
-    gives talker1's enrolment audio."""
+    gives talker1's enrolment audio; ``separator_options`` go to the front end's separator."""
     stats: dict[str, list] = {"enrolled": [], "trigger": [], "wake word": [], "nearest": []}
     late: dict[str, list] = {p: [] for p in stats}
     linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
@@ -246,7 +248,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
             if cues:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
-                          triggers=cues)
+                          triggers=cues, separator_options=separator_options)
             stats[policy].append(score_target(sc, res, addressee))
             late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
         print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
@@ -286,7 +288,21 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
     return lines
 
 
-def real_voice_report(n_scenes: int, enc) -> list[str]:
+def _settings(separator_options: dict | None) -> str:
+    """Report-title suffix naming non-default separator options."""
+    if not separator_options:
+        return ""
+    return " (separator: " + ", ".join(f"{k}={v!r}" for k, v in separator_options.items()) + ")"
+
+
+def espeak_voice_report(n_scenes: int, enc, separator_options: dict | None = None) -> list[str]:
+    """Target selection on the living rooms with espeak-ng voices, talker1 enrolled from its own dry track."""
+    result = target_selection(target_recipe(), 5, n_scenes, enc, _own_voice, separator_options=separator_options)
+    return target_report(*result, n_scenes, "talker1 enrolled from 6 s of the scene's own dry track",
+                         title="target selection, home_living_room with a TV" + _settings(separator_options))
+
+
+def real_voice_report(n_scenes: int, enc, separator_options: dict | None = None) -> list[str]:
     """Target selection on the same living rooms with the real voices of ../shared/data/speech (talkers and TV
     presenters, all different people), talker1 enrolled from held-out audio of the same person."""
     import tempfile
@@ -300,11 +316,12 @@ def real_voice_report(n_scenes: int, enc) -> list[str]:
             talker1 = next(s for s in scene.sources if s.name == "talker1")
             return enrol[talker1.params["voice"]["speaker"]]
 
-        result = target_selection(target_recipe(), 5, n_scenes, enc, held_out, speech=tmp)
+        result = target_selection(target_recipe(), 5, n_scenes, enc, held_out, speech=tmp,
+                                  separator_options=separator_options)
     return target_report(*result, n_scenes, "talker1 enrolled from held-out audio (their first file, or the first "
                          "4 s of their one file; the room plays the rest)",
                          title="target selection with the real voices of ../shared/data/speech (9 people; "
-                               "talkers and TV presenters all different), same rooms")
+                               "talkers and TV presenters all different), same rooms" + _settings(separator_options))
 
 
 def main() -> None:
@@ -317,20 +334,22 @@ def main() -> None:
     ap.add_argument("--target-only", action="store_true",
                     help="only the target selection (espeak voices, then real voices when ../shared/data/speech is "
                          "there)")
+    ap.add_argument("--postfilter", action="store_true",
+                    help="target selection with the separator's post-filter on (Separator(postfilter=True))")
     args = ap.parse_args()
+    sep = {"postfilter": True} if args.postfilter else None
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
     if args.one_core_only:
         emit([one_core_rtf(enc)], args.out)
         return
     if args.real_voices_only:
-        emit(real_voice_report(args.scenes, enc), args.out)
+        emit(real_voice_report(args.scenes, enc, sep), args.out)
         return
     real = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir()
     if args.target_only:
-        lines = target_report(*target_selection(target_recipe(), 5, args.scenes, enc, _own_voice), args.scenes,
-                              "talker1 enrolled from 6 s of the scene's own dry track")
-        emit(lines + (real_voice_report(args.scenes, enc) if real else []), args.out)
+        lines = espeak_voice_report(args.scenes, enc, sep)
+        emit(lines + (real_voice_report(args.scenes, enc, sep) if real else []), args.out)
         return
     lines = ["diarization and target selection (simulated rooms, espeak-ng voices)", ""]
     rtfs, delays = [], []
@@ -354,10 +373,9 @@ def main() -> None:
                      f"{pooled(ours, 'der') / max(pooled(base, 'der'), 1e-9):.2f}"
                      f"   ({args.scenes} scenes; mean of per-scene DER {np.mean([d.der for d in ours]):.1%} vs "
                      f"{np.mean([d.der for d in base]):.1%})")
-    lines += target_report(*target_selection(target_recipe(), 5, args.scenes, enc, _own_voice), args.scenes,
-                           "talker1 enrolled from 6 s of the scene's own dry track")
+    lines += espeak_voice_report(args.scenes, enc, sep)
     if real:
-        lines += real_voice_report(args.scenes, enc)
+        lines += real_voice_report(args.scenes, enc, sep)
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "
