@@ -207,6 +207,8 @@ def lag_correlations(C, cos_half, sin_half, scale, out):  # pragma: no cover - c
         for f in range(F):
             a = C[p, f].real
             b = C[p, f].imag
+            if a == 0.0 and b == 0.0:  # a bin a mask removed: nothing to add
+                continue
             for k in range(H + 1):
                 even[k] += a * cos_half[f, k]
                 odd[k] += b * sin_half[f, k]

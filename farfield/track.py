@@ -26,6 +26,10 @@ Life of a track:
 
 Two confirmed tracks that stay within ``merge_deg`` for ``merge_s`` are one talker split in two: the dormant
 one (else the younger) is dropped.
+
+Weak detections (``LocalizationFrame.weak_detections``: sources the localizer found on few bins) can only be
+taken by an active track, as hits like any other: they keep a quieter talker's track alive while a louder one
+masks it, but never start a track or revive a dormant one.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ from .geometry import unit_to_az_el
 
 @dataclass(frozen=True)
 class TrackRow:
-    """One active track at one localizer update (one row of ``tracks.csv``). ``detected``: a detection was
-    assigned to the track at this update (``False`` while it coasts through a pause; not written to the csv)."""
+    """One active track at one localizer update (one row of ``tracks.csv``). ``detected``: a detection (or a weak
+    one) was assigned to the track at this update (``False`` while it coasts through a pause; not written to the
+    csv)."""
 
     time_s: float
     track_id: int
@@ -207,12 +212,13 @@ class Tracker:
         self._time_s = time_s
         for t in self._tracks:
             self._predict(t)
-        dets = list(frame.detections)
+        n_strong = len(frame.detections)
+        dets = list(frame.detections) + list(getattr(frame, "weak_detections", ()))
         Z = np.array([d.unit for d in dets], dtype=np.float64).reshape(-1, 3)
         if self.planar and len(Z):
             Z[:, 2] = 0.0
             Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-        assigned = self._assign(Z)
+        assigned = self._assign(Z, n_strong)
         taken, hit = set(), set()
         for ti, di in assigned:
             t = self._tracks[ti]
@@ -234,7 +240,7 @@ class Tracker:
             t.rate = self.rate_decay * t.rate + (1.0 - self.rate_decay) * (ti in hit)
             if ti not in hit:
                 t.v = [w * self.coast_damping for w in t.v]  # a silent talker slows down, does not drift on
-        for di, d in enumerate(dets):
+        for di, d in enumerate(dets[:n_strong]):
             if di not in taken:
                 self._tracks.append(_Track(Z[di], time_s, d.power_db, d.confidence, self.r))
         self._lifecycle(time_s)
@@ -286,7 +292,9 @@ class Tracker:
         return math.sqrt(max(t.a, 0.0))
 
     # -- data association --------------------------------------------------------------------
-    def _assign(self, Z: np.ndarray) -> list[tuple[int, int]]:
+    def _assign(self, Z: np.ndarray, n_strong: int) -> list[tuple[int, int]]:
+        """Pairs ``(track index, detection index)``; detections ``n_strong`` and later are weak (active tracks
+        only, and a strong detection in the gate is preferred)."""
         if not len(Z) or not self._tracks:
             return []
         U = np.array([t.u for t in self._tracks])
@@ -304,6 +312,9 @@ class Tracker:
                 bias[i] = math.radians(5.0) if dormant else 0.0  # prefer live tracks over reviving old ones
         big = 1e6
         cost = np.where(ang > gate[:, None], big, ang + bias[:, None])
+        if n_strong < len(Z):
+            active = np.array([t.state == "active" for t in self._tracks])
+            cost[:, n_strong:] = np.where(active[:, None], cost[:, n_strong:] + math.radians(1.0), big)
         if cost.shape[0] == 1 or cost.shape[1] == 1:  # one track or one detection: the cheapest pair
             i, j = np.unravel_index(int(np.argmin(cost)), cost.shape)
             return [(int(i), int(j))] if cost[i, j] < big else []

@@ -80,6 +80,24 @@ def test_source_in_few_bins_is_found_beside_a_wideband_one(rng):
     assert azimuth_difference_deg(found[0], 60) < 5 and azimuth_difference_deg(found[1], 150) < 5
 
 
+def test_source_in_too_few_bins_is_a_weak_detection(rng):
+    """A source that owns only 300 Hz of the band leaves less free weight than ``min_free_weight``: it is not a
+    detection, but a weak one at its direction (none when ``weak_free_weight`` is not below ``min_free_weight``)."""
+    from scipy.signal import butter, sosfilt
+
+    arr = ff.load_array("matrix-creator")
+    notch = sosfilt(butter(6, [2300, 2800], "bandstop", fs=SR, output="sos"), band_noise(rng, 300, 6000, SR))
+    narrow = band_noise(rng, 2400, 2700, SR)
+    x = plane_wave(arr, 60, 0, SR, SR, rng, notch) + plane_wave(arr, 150, 0, SR, SR, rng, narrow)
+    fr = ff.Localizer(arr, SR, max_sources=3).process(x)[-1]
+    assert [round(d.azimuth_deg) for d in fr.detections] == [60]
+    assert len(fr.weak_detections) == 1 and azimuth_difference_deg(fr.weak_detections[0].azimuth_deg, 150) < 5
+    off = ff.Localizer(arr, SR, max_sources=3, weak_free_weight=0.1).process(x)[-1]
+    assert off.detections == fr.detections and off.weak_detections == ()
+    with pytest.raises(ValueError, match="weak_free_weight"):
+        ff.Localizer(arr, SR, weak_free_weight=0.0)
+
+
 def test_refining_each_source_on_its_own_bins_removes_the_pull_of_the_other():
     """Two harmonic talkers 60 degrees apart on a 64 mm array: each broad peak pulls the other off; searching
     again with the other's bins masked out puts both back (frames where both are found)."""
@@ -112,13 +130,9 @@ def test_refine_moves_each_source_onto_the_bins_that_fit_it_best(rng):
     weight = np.ones(k1 - k0)
     az = np.degrees(np.arctan2(loc.grid.units[:, 1], loc.grid.units[:, 0])) % 360
     chosen = [int(np.argmin(np.abs(az - 258))), int(np.argmin(np.abs(az - 158)))]
-    R = np.zeros((arr.pairs.shape[0], k1 - k0), complex)
-    diag = np.ones((arr.n_mics, k1 - k0))
-    dets = [loc._make_detection(g, 0.5, R, diag) for g in chosen]
-    loc._refine(phat, weight, R, diag, chosen, dets, float(weight.sum()), np.abs(phat).sum(axis=0))
+    loc._refine(phat, weight, chosen, float(weight.sum()), np.abs(phat).sum(axis=0))
     assert azimuth_difference_deg(az[chosen[0]], 258) <= 1.5
     assert azimuth_difference_deg(az[chosen[1]], 174) <= 1.5
-    assert [d.azimuth_deg for d in dets] == [az[g] for g in chosen] and dets[1].confidence == 0.5
 
 
 def test_bin_fit_is_one_for_the_source_direction_only(rng):

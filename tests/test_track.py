@@ -106,6 +106,34 @@ def test_a_young_track_hit_now_and_then_has_a_short_hangover():
     assert sporadic < 0.4
 
 
+def test_weak_detections_keep_an_active_track_but_never_start_or_revive_one():
+    """A talker masked by a louder one is seen only as weak detections: its track stays reported past the
+    hangover; weak detections alone make no track, and do not wake a dormant one."""
+    def weak_frame(t, strong, weak):
+        f, w = frame(t, strong), frame(t, weak)
+        return LocalizationFrame(t, -30.0, -60.0, f.detections, w.detections)
+
+    tr = ff.Tracker(frame_period_s=DT)
+    n_on, n_weak = 40, int(3.0 / DT)  # 3 s of weak detections only: longer than any hangover
+    rows = [tr.update(weak_frame(k * DT, [100.0] + ([40.0] if k < n_on else []), [] if k < n_on else [40.0]))
+            for k in range(n_on + n_weak)]
+    assert {r.track_id for r in rows[n_on - 1]} == {1, 2}
+    assert {round(r.azimuth_deg) for r in rows[-1]} == {100, 40}
+    # weak detections alone: no track
+    tr = ff.Tracker(frame_period_s=DT)
+    assert not any(tr.update(weak_frame(k * DT, [], [200.0])) for k in range(60))
+    assert tr.tracks == []
+    # a dormant track is not revived by them
+    tr = ff.Tracker(frame_period_s=DT)
+    for k in range(n_on):
+        tr.update(weak_frame(k * DT, [200.0], []))
+    for k in range(n_on, n_on + int(2.0 / DT)):
+        tr.update(weak_frame(k * DT, [], []))
+    assert [t["state"] for t in tr.tracks] == ["dormant"]
+    rows = [tr.update(weak_frame(k * DT, [], [200.0])) for k in range(n_on + 100, n_on + 130)]
+    assert not any(rows) and [t["state"] for t in tr.tracks] == ["dormant"]
+
+
 def test_tracker_errors():
     with pytest.raises(ValueError, match="frame_period_s"):
         ff.Tracker(frame_period_s=0)
@@ -165,9 +193,10 @@ def test_per_axis_kalman_equals_the_full_filter(planar):
 
 
 @settings(max_examples=150, deadline=None)
-@given(n_tracks=st.integers(1, 5), n_dets=st.integers(1, 4), seed=st.integers(0, 2**31 - 1))
-def test_assignment_matches_the_reference(n_tracks, n_dets, seed):
-    """Gated Hungarian association (and its shortcut for one track or one detection) against plain loops."""
+@given(n_tracks=st.integers(1, 5), n_dets=st.integers(1, 4), n_weak=st.integers(0, 2), seed=st.integers(0, 2**31 - 1))
+def test_assignment_matches_the_reference(n_tracks, n_dets, n_weak, seed):
+    """Gated Hungarian association (and its shortcut for one track or one detection) against plain loops; the
+    last ``n_weak`` detections are weak."""
     from farfield.track import _Track
     from reference import gated_assignment_ref
 
@@ -181,6 +210,7 @@ def test_assignment_matches_the_reference(n_tracks, n_dets, seed):
     tr._tracks = [_Track(u, 0.0, -30.0, 0.5, rng.uniform(1e-4, 0.05)) for u in units]
     for t in tr._tracks:
         t.state = str(rng.choice(["tentative", "active", "dormant"]))
+    n_strong = max(n_dets - n_weak, 0)
     want = gated_assignment_ref(units, [t.state for t in tr._tracks], [tr._sigma(t) for t in tr._tracks], Z,
-                                tr.gate, tr.birth_gate, tr.revive_gate, tr.gate_growth)
-    assert sorted(tr._assign(Z)) == want
+                                tr.gate, tr.birth_gate, tr.revive_gate, tr.gate_growth, n_strong)
+    assert sorted(tr._assign(Z, n_strong)) == want
