@@ -1,7 +1,10 @@
-"""Shared by the benchmark scripts: print a result table and keep it under benchmarks/results/."""
+"""Shared by the benchmark scripts: print a result table and keep it under benchmarks/results/; read
+``NAME=VALUE`` options from the command line."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 from pathlib import Path
 
 
@@ -12,3 +15,15 @@ def emit(lines: list[str], out: Path | None) -> None:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
+
+
+def option(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` -> ``(NAME, VALUE)``, VALUE a Python literal (``0.6``, ``False``): an argparse ``type``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as dominance_fit=0.6, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise argparse.ArgumentTypeError(f"the value of {name} must be a Python literal (0.6, False), got "
+                                         f"{value!r}") from None

@@ -32,7 +32,8 @@ presenters all different people; talker1 enrolled from held-out audio of the sam
     python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
     python benchmarks/diarization.py --real-voices-only # just the target selection with real voices
     python benchmarks/diarization.py --target-only      # just the target selection, espeak and real voices
-    (add --postfilter to run the target selection with the separator's post-filter on)
+    (add --postfilter to run the target selection with the separator's post-filter on, and --localizer NAME=VALUE
+    to run it with a Localizer option instead of its default)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _report import emit  # noqa: E402
+from _report import emit, option  # noqa: E402
 from farfield.diarize import OnlineDiarizer
 from farfield.embed import SpeakerEncoder
 from farfield.frontend import FrontendBlock, process
@@ -225,10 +226,11 @@ def _own_voice(scene) -> np.ndarray:
 
 
 def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
-                     separator_options: dict | None = None):
+                     frontend: dict | None = None):
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
     whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
-    gives talker1's enrolment audio; ``separator_options`` go to the front end's separator."""
+    gives talker1's enrolment audio; ``frontend``: options of :func:`~farfield.frontend.process` (such as
+    ``localizer_options``)."""
     stats: dict[str, list] = {"enrolled": [], "trigger": [], "wake word": [], "nearest": []}
     late: dict[str, list] = {p: [] for p in stats}
     linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
@@ -248,7 +250,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
             if cues:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
-                          triggers=cues, separator_options=separator_options)
+                          triggers=cues, **(frontend or {}))
             stats[policy].append(score_target(sc, res, addressee))
             late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
         print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
@@ -288,21 +290,21 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
     return lines
 
 
-def _settings(separator_options: dict | None) -> str:
-    """Report-title suffix naming non-default separator options."""
-    if not separator_options:
-        return ""
-    return " (separator: " + ", ".join(f"{k}={v!r}" for k, v in separator_options.items()) + ")"
+def _settings(frontend: dict | None) -> str:
+    """Report-title suffix naming non-default separator and localizer options."""
+    parts = [f"{part}: " + ", ".join(f"{k}={v!r}" for k, v in frontend[f"{part}_options"].items())
+             for part in ("separator", "localizer") if (frontend or {}).get(f"{part}_options")]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
-def espeak_voice_report(n_scenes: int, enc, separator_options: dict | None = None) -> list[str]:
+def espeak_voice_report(n_scenes: int, enc, frontend: dict | None = None) -> list[str]:
     """Target selection on the living rooms with espeak-ng voices, talker1 enrolled from its own dry track."""
-    result = target_selection(target_recipe(), 5, n_scenes, enc, _own_voice, separator_options=separator_options)
+    result = target_selection(target_recipe(), 5, n_scenes, enc, _own_voice, frontend=frontend)
     return target_report(*result, n_scenes, "talker1 enrolled from 6 s of the scene's own dry track",
-                         title="target selection, home_living_room with a TV" + _settings(separator_options))
+                         title="target selection, home_living_room with a TV" + _settings(frontend))
 
 
-def real_voice_report(n_scenes: int, enc, separator_options: dict | None = None) -> list[str]:
+def real_voice_report(n_scenes: int, enc, frontend: dict | None = None) -> list[str]:
     """Target selection on the same living rooms with the real voices of ../shared/data/speech (talkers and TV
     presenters, all different people), talker1 enrolled from held-out audio of the same person."""
     import tempfile
@@ -317,11 +319,11 @@ def real_voice_report(n_scenes: int, enc, separator_options: dict | None = None)
             return enrol[talker1.params["voice"]["speaker"]]
 
         result = target_selection(target_recipe(), 5, n_scenes, enc, held_out, speech=tmp,
-                                  separator_options=separator_options)
+                                  frontend=frontend)
     return target_report(*result, n_scenes, "talker1 enrolled from held-out audio (their first file, or the first "
                          "4 s of their one file; the room plays the rest)",
                          title="target selection with the real voices of ../shared/data/speech (9 people; "
-                               "talkers and TV presenters all different), same rooms" + _settings(separator_options))
+                               "talkers and TV presenters all different), same rooms" + _settings(frontend))
 
 
 def main() -> None:
@@ -336,8 +338,12 @@ def main() -> None:
                          "there)")
     ap.add_argument("--postfilter", action="store_true",
                     help="target selection with the separator's post-filter on (Separator(postfilter=True))")
+    ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=option,
+                    help="target selection with a Localizer option instead of its default, e.g. weak_free_weight=0.1 "
+                         "(repeatable)")
     args = ap.parse_args()
-    sep = {"postfilter": True} if args.postfilter else None
+    sep = {"separator_options": {"postfilter": True} if args.postfilter else {},
+           "localizer_options": dict(args.localizer)}
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
     if args.one_core_only:

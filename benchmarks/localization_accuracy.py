@@ -16,7 +16,6 @@ spans), the same circle grid and band, and told the true number of talkers (an a
 from __future__ import annotations
 
 import argparse
-import ast
 import itertools
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import option  # noqa: E402
 from peers import pra_doa, pra_locate  # noqa: E402
 from scenes import GEOMETRIES, SAMPLE_RATE, make_scene  # noqa: E402
 
@@ -60,18 +60,6 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float, seed: int, pra
     return out
 
 
-def localizer_option(text: str) -> tuple[str, object]:
-    """``NAME=VALUE`` -> ``(NAME, VALUE)``, VALUE a Python literal (``0.6``, ``False``)."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as dominance_fit=0.6, got {text!r}")
-    try:
-        return name, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        raise argparse.ArgumentTypeError(f"the value of {name} must be a Python literal (0.6, False), got "
-                                         f"{value!r}") from None
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer conditions (RT60 0.6, SNR 10, 1 seed)")
@@ -80,7 +68,7 @@ def main() -> None:
                     help="room numbers first-seed .. first-seed + seeds - 1 (other rooms than the default 0..7)")
     ap.add_argument("--no-peers", action="store_true", help="farfield only (no pyroomacoustics columns; faster)")
     ap.add_argument("--pra-every", type=int, default=8, help="score pyroomacoustics on every n-th update")
-    ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=localizer_option,
+    ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Localizer option instead of its default, e.g. refine_sources=False or dominance_fit=0.6 "
                          "(repeatable)")
     ap.add_argument("--out", type=Path, help="also write the table here")
