@@ -342,20 +342,20 @@ def main() -> None:
                     help="target selection with a Localizer option instead of its default, e.g. weak_free_weight=0.1 "
                          "(repeatable)")
     args = ap.parse_args()
-    sep = {"separator_options": {"postfilter": True} if args.postfilter else {},
-           "localizer_options": dict(args.localizer)}
+    frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
+                "localizer_options": dict(args.localizer)}
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
     if args.one_core_only:
         emit([one_core_rtf(enc)], args.out)
         return
     if args.real_voices_only:
-        emit(real_voice_report(args.scenes, enc, sep), args.out)
+        emit(real_voice_report(args.scenes, enc, frontend), args.out)
         return
     real = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir()
     if args.target_only:
-        lines = espeak_voice_report(args.scenes, enc, sep)
-        emit(lines + (real_voice_report(args.scenes, enc, sep) if real else []), args.out)
+        lines = espeak_voice_report(args.scenes, enc, frontend)
+        emit(lines + (real_voice_report(args.scenes, enc, frontend) if real else []), args.out)
         return
     lines = ["diarization and target selection (simulated rooms, espeak-ng voices)", ""]
     rtfs, delays = [], []
@@ -379,9 +379,9 @@ def main() -> None:
                      f"{pooled(ours, 'der') / max(pooled(base, 'der'), 1e-9):.2f}"
                      f"   ({args.scenes} scenes; mean of per-scene DER {np.mean([d.der for d in ours]):.1%} vs "
                      f"{np.mean([d.der for d in base]):.1%})")
-    lines += espeak_voice_report(args.scenes, enc, sep)
+    lines += espeak_voice_report(args.scenes, enc, frontend)
     if real:
-        lines += real_voice_report(args.scenes, enc, sep)
+        lines += real_voice_report(args.scenes, enc, frontend)
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "
