@@ -93,10 +93,12 @@ def single_channel(scene, encoder) -> list:
     return [(g.speaker, g.start_s, g.end_s - g.start_s) for g in segs]
 
 
-def run_array(scene, encoder) -> tuple:
+def run_array(scene, encoder, frontend: dict | None = None) -> tuple:
+    """The whole chain with the diarizer on ``scene``: ``(result, diarizer, wall seconds)``; ``frontend``: options
+    of :func:`~farfield.frontend.process`."""
     dia = OnlineDiarizer(scene.sample_rate, encoder=encoder)
     t = time.perf_counter()
-    res = process(scene.mix.astype(float), scene.sample_rate, scene.array, diarizer=dia)
+    res = process(scene.mix.astype(float), scene.sample_rate, scene.array, diarizer=dia, **(frontend or {}))
     return res, dia, time.perf_counter() - t
 
 
@@ -336,11 +338,14 @@ def main() -> None:
     ap.add_argument("--target-only", action="store_true",
                     help="only the target selection (espeak voices, then real voices when ../shared/data/speech is "
                          "there)")
+    ap.add_argument("--der-only", action="store_true",
+                    help="only the DER, label delay and real-time factors (no target selection: see --target-only)")
     ap.add_argument("--postfilter", action="store_true",
-                    help="target selection with the separator's post-filter on (Separator(postfilter=True))")
+                    help="the separator's post-filter on (Separator(postfilter=True)); the one-core real-time "
+                         "factor keeps the defaults")
     ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=option,
-                    help="target selection with a Localizer option instead of its default, e.g. weak_free_weight=0.1 "
-                         "(repeatable)")
+                    help="a Localizer option instead of its default, e.g. weak_free_weight=0.1 (repeatable); the "
+                         "one-core real-time factor keeps the defaults")
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
                 "localizer_options": dict(args.localizer)}
@@ -357,7 +362,8 @@ def main() -> None:
         lines = espeak_voice_report(args.scenes, enc, frontend)
         emit(lines + (real_voice_report(args.scenes, enc, frontend) if real else []), args.out)
         return
-    lines = ["diarization and target selection (simulated rooms, espeak-ng voices)", ""]
+    lines = ["diarization" + ("" if args.der_only else " and target selection") + " (simulated rooms, espeak-ng voices)"
+             + _settings(frontend), ""]
     rtfs, delays = [], []
     for label, rec in (("meeting RT60 0.5", variant("meeting_room", **MEETING)),
                        ("factory hall", variant("factory_hall", **{"talkers.count": [2, 3], "talkers.walking_prob": 0.0,
@@ -366,7 +372,7 @@ def main() -> None:
         for i in range(args.scenes):
             sc = render_recipe_scene(rec, 11, i)
             ref = reference(sc)
-            res, dia, wall = run_array(sc, enc)
+            res, dia, wall = run_array(sc, enc, frontend)
             rtfs.append(wall / sc.params["duration_s"])
             delays += dia.label_delays_s
             hyp = [(g.speaker, g.start_s, g.end_s - g.start_s) for g in res.segments]
@@ -379,9 +385,10 @@ def main() -> None:
                      f"{pooled(ours, 'der') / max(pooled(base, 'der'), 1e-9):.2f}"
                      f"   ({args.scenes} scenes; mean of per-scene DER {np.mean([d.der for d in ours]):.1%} vs "
                      f"{np.mean([d.der for d in base]):.1%})")
-    lines += espeak_voice_report(args.scenes, enc, frontend)
-    if real:
-        lines += real_voice_report(args.scenes, enc, frontend)
+    if not args.der_only:
+        lines += espeak_voice_report(args.scenes, enc, frontend)
+        if real:
+            lines += real_voice_report(args.scenes, enc, frontend)
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "

@@ -1,7 +1,7 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
 Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--first-seed 0] [--no-peers]
-       [--localizer NAME=VALUE ...] [--out FILE]
+       [--talkers N ...] [--rt60 S ...] [--snr DB|none ...] [--localizer NAME=VALUE ...] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
@@ -34,8 +34,8 @@ from farfield.metrics import activity_at, score_doa, tracks_per_frame  # noqa: E
 BAND = (300.0, 6000.0)
 
 
-def evaluate(array: str, n_talkers: int, rt60: float, snr: float, seed: int, pra_every: int, peers: bool = True,
-             **localizer_options) -> dict:
+def evaluate(array: str, n_talkers: int, rt60: float, snr: float | None, seed: int, pra_every: int,
+             peers: bool = True, **localizer_options) -> dict:
     geom, sc = make_scene(array, n_talkers, rt60, snr, seed)
     res = ff.localize(sc.mix, SAMPLE_RATE, geom, grid="circle", freq_range=BAND, **localizer_options)
     times = np.array([f.time_s for f in res.frames])
@@ -60,6 +60,11 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float, seed: int, pra
     return out
 
 
+def _snr(text: str) -> float | None:
+    """``--snr`` values: dB, or ``none`` for no noise at all."""
+    return None if text.lower() == "none" else float(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer conditions (RT60 0.6, SNR 10, 1 seed)")
@@ -71,9 +76,17 @@ def main() -> None:
     ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Localizer option instead of its default, e.g. refine_sources=False or dominance_fit=0.6 "
                          "(repeatable)")
+    ap.add_argument("--talkers", action="append", type=int, metavar="N",
+                    help="only these talker counts (repeatable; default 1, 2 and 3)")
+    ap.add_argument("--rt60", action="append", type=float, metavar="S",
+                    help="only these RT60s in seconds (repeatable; default 0.3, 0.6 and 1.0)")
+    ap.add_argument("--snr", action="append", type=_snr, metavar="DB",
+                    help="only these SNRs in dB, or 'none' for rooms without noise (repeatable; default 5, 10 and 20)")
     ap.add_argument("--out", type=Path, help="also write the table here")
     args = ap.parse_args()
     rt60s, snrs, seeds = ((0.6,), (10.0,), 1) if args.quick else ((0.3, 0.6, 1.0), (5.0, 10.0, 20.0), args.seeds)
+    rt60s, snrs = tuple(args.rt60 or rt60s), tuple(args.snr or snrs)
+    talkers = tuple(args.talkers or (1, 2, 3))
     methods = ("tracks", "detections") + (() if args.no_peers else ("pra SRP", "pra NormMUSIC"))
     lines = []
 
@@ -88,21 +101,21 @@ def main() -> None:
     allr = {m: [] for m in methods}
     options = dict(args.localizer)  # Localizer options
     t0 = time.time()
-    for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), (1, 2, 3), rt60s, snrs):
+    for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), talkers, rt60s, snrs):
         acc = {m: [] for m in methods}
         for seed in range(args.first_seed, args.first_seed + seeds):
             r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, not args.no_peers, **options)
             for m in methods:
                 acc[m].append(r[m])
                 allr[m].append(r[m])
-                if n <= 2 and rt60 <= 0.6 and snr >= 10:
+                if n <= 2 and rt60 <= 0.6 and (snr is None or snr >= 10):
                     goal[m].append(r[m])
         row = []
         for m in methods:
             mae = np.nanmean([s.mae_deg for s in acc[m]])
             row.append(f"{mae:6.1f} {np.mean([s.recall for s in acc[m]]):6.2f} "
                        f"{np.mean([s.false_per_frame for s in acc[m]]):6.2f}")
-        emit(f"{label:6s} {n:4d} {rt60:5.1f} {snr:4.0f} | " + " | ".join(row))
+        emit(f"{label:6s} {n:4d} {rt60:5.1f} {'none' if snr is None else f'{snr:4.0f}'} | " + " | ".join(row))
     for name, d in (("goal conditions (<= 2 talkers, RT60 <= 0.6 s, SNR >= 10 dB)", goal), ("all conditions", allr)):
         emit(f"\n{name}:")
         for m in methods:

@@ -37,9 +37,10 @@ def speech_signal(rng: np.random.Generator, duration_s: float, f: Path) -> np.nd
     return np.resize(x[start:], n)
 
 
-def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float, seed: int, duration_s: float = 6.0,
+def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float | None, seed: int, duration_s: float = 6.0,
                min_sep_deg: float = 40.0):
-    """Talkers 1-2.5 m from an array at 1 m height in a 7 x 6 x 3 m room, at least ``min_sep_deg`` apart."""
+    """Talkers 1-2.5 m from an array at 1 m height in a 7 x 6 x 3 m room, at least ``min_sep_deg`` apart, and
+    spherically diffuse noise at ``snr_db`` (``None``: no noise)."""
     rng = np.random.default_rng(seed)
     geom = ff.load_array(array)
     room = np.array([7.0, 6.0, 3.0])
