@@ -120,9 +120,9 @@ class OnlineDiarizer:
             ``identify_floor`` is not the person's.
         detection_hold_s: a track's stream also counts as silent unless the localizer detected the track (a
             :class:`~farfield.track.TrackRow` with ``detected``) within this many seconds; a track that only
-            coasts through a pause hears leakage. SRP-PHAT peaks separate talkers far better than the beams'
-            levels on small arrays. ``None``: off. 0.1 s was chosen on 20 scenes apart from the benchmark's
-            (meeting / factory DER 0.24 / 0.48 off, 0.155 / 0.49 at 0.1 s).
+            coasts through a pause, or is only kept by weak detections, hears leakage. SRP-PHAT peaks separate
+            talkers far better than the beams' levels on small arrays. ``None``: off. 0.1 s was chosen on 20
+            scenes apart from the benchmark's (meeting / factory DER 0.24 / 0.48 off, 0.155 / 0.49 at 0.1 s).
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",

@@ -121,12 +121,14 @@ def kalman_correct_ref(x, P, z, r):
     return x + K @ (z - H @ x), (np.eye(6) - K @ H) @ P
 
 
-def gated_assignment_ref(units, states, sigmas, Z, gate, birth_gate, revive_gate, gate_growth, n_strong=None):
+def gated_assignment_ref(units, states, sigmas, Z, gate, birth_gate, revive_gate, gate_growth, n_strong=None,
+                         weak_gate=np.pi):
     """The tracker's data association with plain loops: the Hungarian method (scipy) on angular distance between
     track directions ``units (N, 3)`` and detections ``Z (D, 3)``, each track gated by its state (``tentative``:
     ``birth_gate``; ``active`` / ``dormant``: ``gate`` / ``revive_gate`` plus ``min(2 sigma, gate_growth)``),
     dormant tracks 5 degrees and tentative ones 2 degrees dearer. Detections from ``n_strong`` on are weak: only
-    active tracks may take them, 1 degree dearer. Returns the assigned ``(track, detection)`` pairs."""
+    active tracks within ``weak_gate`` (radians) may take them, 1 degree dearer. Returns the assigned
+    ``(track, detection)`` pairs."""
     from scipy.optimize import linear_sum_assignment
 
     big = 1e6
@@ -137,7 +139,7 @@ def gated_assignment_ref(units, states, sigmas, Z, gate, birth_gate, revive_gate
         for j, z in enumerate(Z):
             a = np.arccos(np.clip(np.dot(u, z), -1.0, 1.0))
             weak = n_strong is not None and j >= n_strong
-            if a <= g and (state == "active" or not weak):
+            if a <= g and (not weak or (state == "active" and a <= weak_gate)):
                 cost[i, j] = a + {"tentative": np.radians(2.0), "dormant": np.radians(5.0)}.get(state, 0.0)
                 cost[i, j] += np.radians(1.0) if weak else 0.0
     r, c = linear_sum_assignment(cost)

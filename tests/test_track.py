@@ -119,6 +119,8 @@ def test_weak_detections_keep_an_active_track_but_never_start_or_revive_one():
             for k in range(n_on + n_weak)]
     assert {r.track_id for r in rows[n_on - 1]} == {1, 2}
     assert {round(r.azimuth_deg) for r in rows[-1]} == {100, 40}
+    # ... but a row kept only by a weak detection is not a detection (the diarizer's speech gate reads it)
+    assert {(r.track_id, r.detected) for r in rows[-1]} == {(1, True), (2, False)}
     # weak detections alone: no track
     tr = ff.Tracker(frame_period_s=DT)
     assert not any(tr.update(weak_frame(k * DT, [], [200.0])) for k in range(60))
@@ -134,9 +136,27 @@ def test_weak_detections_keep_an_active_track_but_never_start_or_revive_one():
     assert not any(rows) and [t["state"] for t in tr.tracks] == ["dormant"]
 
 
+def test_weak_detections_farther_than_weak_gate_neither_keep_nor_pull_a_track():
+    """Weak detections 12 deg from an active track (more than weak_gate_deg, less than the gate) do not move it
+    and do not keep it past its hangover; 5 deg away they keep it (and it follows them)."""
+    def weak_frame(t, strong, weak):
+        f, w = frame(t, strong), frame(t, weak)
+        return LocalizationFrame(t, -30.0, -60.0, f.detections, w.detections)
+
+    for offset, kept in ((12.0, False), (5.0, True)):
+        tr = ff.Tracker(frame_period_s=DT, weak_gate_deg=8.0)
+        for k in range(40):
+            tr.update(weak_frame(k * DT, [100.0], []))
+        rows = [tr.update(weak_frame(k * DT, [], [100.0 + offset])) for k in range(40, 40 + int(3.0 / DT))]
+        assert bool(rows[-1]) == kept
+        assert all(-0.5 < r.azimuth_deg - 100.0 < (offset + 1.0 if kept else 0.5) for rr in rows for r in rr)
+
+
 def test_tracker_errors():
     with pytest.raises(ValueError, match="frame_period_s"):
         ff.Tracker(frame_period_s=0)
+    with pytest.raises(ValueError, match="weak_gate_deg"):
+        ff.Tracker(frame_period_s=DT, weak_gate_deg=0.0)
     with pytest.raises(ValueError, match="hangover"):
         ff.Tracker(frame_period_s=DT, hangover_s=5, forget_s=1)
     with pytest.raises(ValueError, match="revive_hits"):
@@ -212,5 +232,5 @@ def test_assignment_matches_the_reference(n_tracks, n_dets, n_weak, seed):
         t.state = str(rng.choice(["tentative", "active", "dormant"]))
     n_strong = max(n_dets - n_weak, 0)
     want = gated_assignment_ref(units, [t.state for t in tr._tracks], [tr._sigma(t) for t in tr._tracks], Z,
-                                tr.gate, tr.birth_gate, tr.revive_gate, tr.gate_growth, n_strong)
+                                tr.gate, tr.birth_gate, tr.revive_gate, tr.gate_growth, n_strong, tr.weak_gate)
     assert sorted(tr._assign(Z, n_strong)) == want
