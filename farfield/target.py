@@ -144,11 +144,11 @@ class TargetSelector:
 
     ``benchmarks/playback_zones.py`` (results/playback_zones.txt) replays the tracker rows of simulated rooms
     through the rules; share of updates after 15 s in which a source's direction is a zone, circular arrays: TVs
-    in 6 living rooms with real voices 90 % (lowest 75 %; without the slot rule 58 %, lowest 0 %), with espeak
-    voices 92 % (73 %; without 75 %, 4 %); the 14 people in those rooms at most 8 % (without: 4 %). In 8
-    meetings of 75 s without a TV the update rule marks 5 of 25 people, most in a two-person meeting on an 8-mic
-    array where both often talk at once (73 % and 87 % of the time: two people who overlap that much look like a
-    TV and a person to these rules); the slot rule adds nothing there. In 6 monologues (one person talking 70-80 %
+    in 6 living rooms with real voices 93 % (lowest 75 %; without the slot rule 64 %, lowest 0 %), with espeak
+    voices 90 % (68 %; without 74 %, 4 %); the 14 people in those rooms at most 4 % (without: 4 %). In 8 meetings of
+    75 s without a TV the update rule marks 4 of 25 people (5 in an earlier run), most in a two-person meeting on an
+    8-mic array where both often talk at once (up to 86 % of the time: two people who overlap that much look like
+    a TV and a person to these rules); the slot rule adds nothing there. In 6 monologues (one person talking 70-80 %
     of the time) no person is marked (3 were before the 10 % rule for other directions: a wall reflection heard
     in 1-2 % of updates passed for a second source; without ``playback_masked`` the slot rule would mark all 6).
 
