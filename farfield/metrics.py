@@ -130,7 +130,9 @@ def diarization_error_rate(reference, hypothesis, *, collar_s: float = 0.25, ste
     """DER in the NIST md-eval way: ``(missed + false alarm + confusion) / reference speech``, with overlapped
     speech scored (each speaker counts), frames of ``step_s``, no scoring within ``collar_s`` of any reference
     boundary, and the optimal one-to-one speaker mapping (Hungarian on co-occurrence). Segments are
-    ``(speaker, start_s, duration_s)``; RTTM rows from :func:`farfield.io.read_rttm` fit as they are."""
+    ``(speaker, start_s, duration_s)``; RTTM rows from :func:`farfield.io.read_rttm` fit as they are. Equal to
+    ``pyannote.metrics``' ``DiarizationErrorRate(collar=2 * collar_s)`` (its collar is the total width) within
+    1e-6 on random segmentations (``tests/test_metrics.py``)."""
     reference, hypothesis = list(reference), list(hypothesis)
     end = max([s + d for _, s, d in reference + hypothesis] + [0.0])
     n = int(np.ceil(end / step_s)) + 1
