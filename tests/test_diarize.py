@@ -33,6 +33,27 @@ def test_playback_zone_is_never_the_target():
     assert target in (2, None)
 
 
+def test_a_track_pulled_onto_a_tv_is_playback_at_once():
+    """A new track born beside a TV and pulled onto it (on a small array the two merge into one peak) is playback
+    as soon as its direction is in the zone, before its smoothed direction (about a second) gets there."""
+    sel = TargetSelector(sector=(110.0, 40.0))
+    for k in range(1500):  # 50 s: the TV at 90 deg talks all the time, a person at 200 deg a third of it
+        t = k / 30
+        person = (t % 6) < 2.0
+        sel.observe({1: "tv", **({2: "alice"} if person else {})}, t)
+        sel.update(rows(t, (1, 90.0, -20.0), *(((2, 200.0, -30.0),) if person else ())), t)
+    assert sel.is_playback(90.0, t) and sel.target is None
+    targets = []
+    for k in range(15):  # a new track at 130 deg slides onto the TV in half a second
+        t = (1500 + k) / 30
+        az = 130.0 - 40.0 * k / 14
+        sel.observe({1: "tv", 3: "bob"}, t)
+        track = sel.update(rows(t, (1, 90.0, -20.0), (3, az, -25.0)), t)
+        targets.append((sel.is_playback(az, t), track))
+    assert [track for in_zone, track in targets] == [None if in_zone else 3 for in_zone, _ in targets]
+    assert targets[0][0] is False and targets[-1][0] is True and 3 in sel.playback_tracks
+
+
 def test_a_talker_who_holds_the_floor_is_not_playback():
     """Two people take turns, one talking 70 % of the time; they are heard one at a time (turn taking), so the
     chatty one is no playback zone, unlike a TV heard while others talk."""
