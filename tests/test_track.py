@@ -28,6 +28,12 @@ def run(tracker, schedule):
     return rows
 
 
+
+def weak_frame(t, strong, weak):
+    """A LocalizationFrame with detections at azimuths ``strong`` and weak detections at ``weak``."""
+    f, w = frame(t, strong), frame(t, weak)
+    return LocalizationFrame(t, -30.0, -60.0, f.detections, w.detections)
+
 def test_id_persists_through_pause_and_dies_cleanly():
     tr = ff.Tracker(frame_period_s=DT, forget_s=4.0)
     n_on, n_pause = 60, int(2.0 / DT)
@@ -109,10 +115,6 @@ def test_a_young_track_hit_now_and_then_has_a_short_hangover():
 def test_weak_detections_keep_an_active_track_but_never_start_or_revive_one():
     """A talker masked by a louder one is seen only as weak detections: its track stays reported past the
     hangover; weak detections alone make no track, and do not wake a dormant one."""
-    def weak_frame(t, strong, weak):
-        f, w = frame(t, strong), frame(t, weak)
-        return LocalizationFrame(t, -30.0, -60.0, f.detections, w.detections)
-
     tr = ff.Tracker(frame_period_s=DT)
     n_on, n_weak = 40, int(3.0 / DT)  # 3 s of weak detections only: longer than any hangover
     rows = [tr.update(weak_frame(k * DT, [100.0] + ([40.0] if k < n_on else []), [] if k < n_on else [40.0]))
@@ -139,10 +141,6 @@ def test_weak_detections_keep_an_active_track_but_never_start_or_revive_one():
 def test_weak_detections_farther_than_weak_gate_neither_keep_nor_pull_a_track():
     """Weak detections 12 deg from an active track (more than weak_gate_deg, less than the gate) do not move it
     and do not keep it past its hangover; 5 deg away they keep it (and it follows them)."""
-    def weak_frame(t, strong, weak):
-        f, w = frame(t, strong), frame(t, weak)
-        return LocalizationFrame(t, -30.0, -60.0, f.detections, w.detections)
-
     for offset, kept in ((12.0, False), (5.0, True)):
         tr = ff.Tracker(frame_period_s=DT, weak_gate_deg=8.0)
         for k in range(40):
