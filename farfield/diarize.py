@@ -21,6 +21,9 @@ tracks have enough speech, the track whose voice is clearly the closest to an en
 from their first words), a ``speaker_identified`` event says so, and :meth:`OnlineDiarizer.final_label` names its
 earlier segments too. A segment on an identified track whose own voice is below ``identify_floor`` to the
 enrolment is labelled as usual instead: the tracker can hand a track to another person near the same direction.
+A person heard by name keeps it when the tracker gives them a new track after a pause: a new segment on a track
+within ``direction_deg`` of where they were last heard, within ``direction_memory_s``, is identified at once
+(``speaker_identified`` with ``"by": "direction"``) unless a track identified as them is speaking.
 Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
 from the target policy's playback zones) are never identified.
 """
@@ -264,11 +267,34 @@ class OnlineDiarizer:
                 continue
             if self.identified.get(tid) is not None:
                 continue  # already this person's (or another enrolled person's) track
-            self.identified = {k: v for k, v in self.identified.items() if v != person.name}
-            self.identified[tid] = person.name
-            self._identified_at = {k: v for k, v in self._identified_at.items() if k in self.identified}
-            self._identified_at[tid] = now_s
-            events.append(Event(now_s, "speaker_identified", person.name, tid, {"cosine": round(best, 3)}))
+            events.append(self._name_track(tid, person.name, now_s, {"cosine": round(best, 3)}))
+
+    def _name_track(self, tid: int, name: str, now_s: float, detail: dict) -> Event:
+        """Identify track ``tid`` as the enrolled person ``name`` (no other track stays identified as them); returns
+        the ``speaker_identified`` event."""
+        self.identified = {k: v for k, v in self.identified.items() if v != name}
+        self.identified[tid] = name
+        self._identified_at = {k: v for k, v in self._identified_at.items() if k in self.identified}
+        self._identified_at[tid] = now_s
+        return Event(now_s, "speaker_identified", name, tid, detail)
+
+    def _carry_identity(self, tid: int, st: _TrackState, now_s: float, events: list) -> None:
+        """A segment starts on a track that is not identified, where an enrolled person was heard by name within
+        ``direction_memory_s`` (within ``direction_deg``), and no track identified as them speaks now: the tracker
+        lost the person in a pause and gave them a new track. It is identified as them at once, so their name (and
+        a target that follows it) comes back with their first words instead of after ``identify_min_s`` of speech
+        and a runner-up; its segments are still checked against ``identify_floor``."""
+        if not self.embeddings or tid in self.identified or tid in self.playback_tracks:
+            return
+        speaking = {self.identified[t] for t, s in self._tracks.items() if t in self.identified and s.vad.speaking}
+        for sp in self.speakers.values():
+            if (not sp.enrolled or sp.azimuth_deg is None or sp.name in speaking
+                    or now_s - sp.last_s >= self.direction_memory_s
+                    or azimuth_difference_deg(st.azimuth_deg, sp.azimuth_deg) >= self.direction_deg):
+                continue
+            previous = next((t for t, n in self.identified.items() if n == sp.name), None)
+            events.append(self._name_track(tid, sp.name, now_s, {"by": "direction", "previous_track": previous}))
+            return
 
     def final_label(self, segment: SpeakerSegment) -> SpeakerSegment:
         """``segment`` with the name its track was identified as by now (earlier segments of an identified track
@@ -352,6 +378,7 @@ class OnlineDiarizer:
                     st.seg_speaker = None
                 if st.vad.speaking and (not was_open or closed):
                     st.seg_labelled = False
+                    self._carry_identity(tid, st, end_sample / sr, events)
                 s0 = st.vad.segment_start
                 if st.vad.speaking and not st.seg_labelled and s0 is not None:
                     ga = st.start_sample + s0
@@ -370,10 +397,22 @@ class OnlineDiarizer:
 
     def speaking_tracks(self) -> dict[int, str | None]:
         """Tracks with speech now: ``{track_id: speaker}``, ``None`` while the segment is not labelled yet (its
-        first ``label_after_s``), except on a track identified as an enrolled person, whose name it carries from
-        the first words. One speaker can be on two tracks."""
-        return {tid: (st.seg_speaker if st.seg_labelled else self.identified.get(tid))
+        first ``label_after_s``), except on a track identified as an enrolled person that speaks within
+        ``direction_deg`` of where that person was last heard by name, which carries the name from the first
+        words (farther away, the tracker has more likely handed the track to someone else). One speaker can be on
+        two tracks."""
+        return {tid: (st.seg_speaker if st.seg_labelled else self._identified_here(tid, st))
                 for tid, st in self._tracks.items() if st.vad.speaking}
+
+    def _identified_here(self, tid: int, st: _TrackState) -> str | None:
+        """The person track ``tid`` is identified as, if it is where they were last heard by name."""
+        name = self.identified.get(tid)
+        if name is None:
+            return None
+        where = self.speakers[name].azimuth_deg
+        if where is not None and azimuth_difference_deg(st.azimuth_deg, where) >= self.direction_deg:
+            return None
+        return name
 
     def flush(self, end_s: float) -> tuple[list[SpeakerSegment], list[Event]]:
         """Close open segments at the end of a recording."""

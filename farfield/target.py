@@ -22,6 +22,7 @@ from .geometry import azimuth_difference_deg
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
 _BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
+_LABEL_MOVED_DEG = 20.0  # a track farther than this from where it last spoke with a label may be someone else
 _OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
 _OTHERS_MIN = 0.1  # the update rule needs another direction heard in this share of the window's updates
 _PLAYBACK_SLOT_S = 1.0  # the time slots of the slot occupancy of playback zones
@@ -83,7 +84,8 @@ class TargetSelector:
 
     - ``enrolled``: a name (or list of names) of enrolled people: +3 when such a person talks (a track keeps the
       label of its last labelled segment while a new segment is being labelled, also after a pause in which the
-      tracker stopped reporting it, so the target starts with the person's first words);
+      tracker stopped reporting it, so the target starts with the person's first words; not when it speaks
+      20 deg or more from where it last spoke with that label: the tracker handed it to someone else);
     - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot);
     - ``nearest``: the talker nearest the device: the one whose speech has been loudest at the array (the upper
       quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
@@ -206,6 +208,7 @@ class TargetSelector:
         self._settle = False  # the pending trigger is a cue before speech: its lock may settle on a louder voice
         self._speaking: dict[int, str | None] = {}
         self._track_label: dict[int, str] = {}  # the last label each track carried
+        self._label_at: dict[int, float] = {}  # ... and its azimuth when it last spoke with a label
         self._track_dir: dict[int, complex] = {}  # smoothed unit direction of each track
         self._track_seen: dict[int, float] = {}  # when each track was last reported or heard speaking
         self._reported: dict[int, float] = {}  # share of recent updates reporting each track (_HEARD_TAU_S)
@@ -345,6 +348,8 @@ class TargetSelector:
             u = np.exp(1j * np.radians(r.azimuth_deg))
             self._track_dir[r.track_id] = self._track_dir.get(r.track_id, u) * (1 - _DIR_ALPHA) + u * _DIR_ALPHA
         heading = {tid: float(np.degrees(np.angle(self._track_dir[tid]))) for tid in by_id}
+        self._label_at.update({t: by_id[t].azimuth_deg for t, lab in self._speaking.items()
+                               if lab is not None and t in by_id})
         # forget dead tracks: those neither reported nor heard for _TRACK_MEMORY_S (a track the tracker revives
         # keeps its label, direction and speaking history; levels stay for nearest_memory_s)
         self._track_seen.update(dict.fromkeys(set(by_id) | set(self._speaking), time_s))
@@ -355,7 +360,8 @@ class TargetSelector:
         self._reported_s = time_s
         for tid in [t for t, seen in self._track_seen.items() if time_s - seen > _TRACK_MEMORY_S]:
             del self._track_seen[tid]
-        for d in (self._track_dir, self._track_label, self._last_spoke, self._onset, self._prev_end, self._reported):
+        for d in (self._track_dir, self._track_label, self._label_at, self._last_spoke, self._onset, self._prev_end,
+                  self._reported):
             for tid in [t for t in d if t not in self._track_seen]:
                 del d[tid]
         # in a zone: by the smoothed direction, or by the direction now (a track born beside a TV can be pulled
@@ -395,7 +401,7 @@ class TargetSelector:
         if self.locked:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
-            cands = {t: r for t, r in cands.items() if self._is_enrolled(t) or self._in_sector(r)}
+            cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)}
             if (self._target_track in by_id and self._target_track not in cands
                     and self._speaking.get(self._target_track) is not None):
                 self._set(None, time_s)  # the target's track now carries someone else's voice: not a pause
@@ -406,7 +412,7 @@ class TargetSelector:
         if cands:
             score = dict.fromkeys(cands, 0.0)
             for t in cands:
-                if self._is_enrolled(t):
+                if self._is_enrolled(t, cands[t]):
                     score[t] += 3.0
                 if self._in_sector(cands[t]):
                     score[t] += 2.0
@@ -469,8 +475,14 @@ class TargetSelector:
             self._nearest = None
         return {t: level.get(t, r.power_db) for t, r in cands.items()}
 
-    def _is_enrolled(self, track: int) -> bool:
-        label = self._speaking.get(track) or self._track_label.get(track)
+    def _is_enrolled(self, track: int, row) -> bool:
+        """Whether ``track`` (its ``row`` now) speaks as an enrolled person: by its label now, or while its new
+        segment is being labelled by the label it carried last, if it has not moved ``_LABEL_MOVED_DEG`` from
+        where it last spoke with it (a track that moved farther was more likely handed to someone else)."""
+        label = self._speaking.get(track)
+        if label is None and azimuth_difference_deg(row.azimuth_deg,
+                                                    self._label_at.get(track, row.azimuth_deg)) < _LABEL_MOVED_DEG:
+            label = self._track_label.get(track)
         return label is not None and label in self.enrolled
 
     def _in_sector(self, row) -> bool:

@@ -302,6 +302,26 @@ def test_a_track_keeps_its_label_while_its_new_segment_is_labelled():
     assert 1 not in sel._track_label and 1 not in sel._track_dir
 
 
+def test_a_track_that_moved_to_another_place_does_not_carry_its_old_label():
+    """alice's track pauses and comes back 35 deg away (the tracker handed it to someone else): its new segment
+    is not hers until it is labelled; back where she spoke, it is."""
+    sel = TargetSelector(enrolled="alice", keep_s=0.5)
+    sel.observe({1: "alice"}, 0.0)
+    sel.update(rows(0.0, (1, 0.0, -30.0)), 0.0)
+    for k in range(30):
+        sel.observe({}, 0.1 + k / 30)
+        sel.update(rows(0.1 + k / 30, (1, 0.0, -30.0)), 0.1 + k / 30)
+    sel.observe({1: None}, 1.2)
+    assert sel.update(rows(1.2, (1, 35.0, -30.0)), 1.2) is None
+    sel.observe({1: "spk2"}, 2.0)
+    assert sel.update(rows(2.0, (1, 35.0, -30.0)), 2.0) is None
+    for k in range(30):
+        sel.observe({}, 2.1 + k / 30)
+        sel.update(rows(2.1 + k / 30, (1, 35.0, -30.0)), 2.1 + k / 30)
+    sel.observe({1: "alice"}, 3.2)
+    assert sel.update(rows(3.2, (1, 2.0, -30.0)), 3.2) == 1
+
+
 def test_require_trigger_has_no_target_outside_a_lock():
     sel = TargetSelector(require_trigger=True, lock_timeout_s=1.0)
     targets = []
@@ -649,6 +669,64 @@ def test_another_voice_on_an_identified_track_does_not_get_the_name():
     # bob's first words on the identified track carry the name (nothing is known of them yet), not the rest
     assert {lab for turn, lab in heard if turn == 6} == {"alice", bob_there.speaker}
     assert heard[-1] == (7, "alice")
+
+
+def test_an_identified_person_back_on_a_new_track_keeps_the_name_from_the_first_words():
+    """alice is identified on track 1 (0 deg); after a pause the tracker gives her a new track 3 at 5 deg: it is
+    identified at once by direction (her name in speaking_tracks from the first block of speech), while bob's new
+    track 4 at 125 deg and a playback track 5 at 8 deg are not."""
+    pytest.importorskip("torch")
+    pytest.importorskip("resemblyzer")
+    from farfield.sim.voices import EspeakBank
+
+    rng = np.random.default_rng(1)
+    a, b = EspeakBank().voices(2, 16000, rng)
+    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99)
+    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
+    assert [(e.speaker, e.track_id) for e in events if e.type == "speaker_identified"] == [("alice", 1)]
+    t = int(round(max(g.end_s for g in segs) * 16000))
+    d.playback_tracks = {5}
+    heard = {}
+    for voice, tid, az in ((a, 5, 8.0), (a, 3, 5.0), (b, 4, 125.0)):
+        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
+        for s in range(0, x.size, 1600):
+            out = d.process(FrontendBlock(rows((t + s) / 16000, (tid, az, -20.0)), {tid: [(t + s, x[s: s + 1600])]}))
+            events += out[1]
+            now = d.speaking_tracks()
+            if tid in now:
+                heard.setdefault(tid, []).append(now[tid])
+        t += x.size + 24000  # the track dies in the pause (forget_after_s)
+    carried = [e for e in events if e.detail.get("by") == "direction"]
+    assert [(e.speaker, e.track_id, e.detail["previous_track"]) for e in carried] == [("alice", 3, 1)]
+    assert set(heard[3]) == {"alice"}  # from the first block of speech on
+    assert "alice" not in heard[4] and "alice" not in heard[5]
+    assert d.identified == {3: "alice"}
+
+
+def test_an_identified_track_speaking_elsewhere_is_not_named_before_its_label():
+    """alice's identified track 1 (0 deg) is handed to bob 40 deg away: his first words there do not carry her
+    name in speaking_tracks (her own first words where she was heard do)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("resemblyzer")
+    from farfield.sim.voices import EspeakBank
+
+    rng = np.random.default_rng(1)
+    a, b = EspeakBank().voices(2, 16000, rng)
+    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, identify_floor=0.7)
+    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
+    assert d.identified == {1: "alice"}
+    t = int(round(max(g.end_s for g in segs) * 16000))
+    first = {}
+    for voice, az in ((b, 40.0), (a, 3.0)):
+        x = np.concatenate([voice.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
+        for s in range(0, x.size, 1600):
+            d.process(FrontendBlock(rows((t + s) / 16000, (1, az, -20.0)), {1: [(t + s, x[s: s + 1600])]}))
+            if 1 in d.speaking_tracks() and az not in first:
+                first[az] = d.speaking_tracks()[1]
+        t += x.size
+    assert first == {40.0: None, 3.0: "alice"}
 
 
 def test_one_voice_alone_is_not_identified_as_an_enrolled_person():
