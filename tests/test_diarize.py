@@ -624,18 +624,25 @@ def _play_turns(d: OnlineDiarizer, turns: list, rng) -> tuple[list, list, list]:
     return segs, events, seen
 
 
-def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
-    """Direct matching off (enrolled_threshold 0.99, as when a close-talk enrolment and a far beam are no closer
-    than two people): alice's track is still identified as the track clearly closest to her enrolment, and
-    final_label names its segments from before the identification too."""
+def _alice_enrolled(**options) -> tuple:
+    """An energy-VAD diarizer with alice enrolled and direct matching off (enrolled_threshold 0.99, as when a
+    close-talk enrolment and a far beam are no closer than two people): ``(diarizer, alice, bob, rng)``."""
     pytest.importorskip("torch")
     pytest.importorskip("resemblyzer")
     from farfield.sim.voices import EspeakBank
 
     rng = np.random.default_rng(1)
     a, b = EspeakBank().voices(2, 16000, rng)
-    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99)
+    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, **options)
     d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    return d, a, b, rng
+
+
+def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
+    """Direct matching off (enrolled_threshold 0.99, as when a close-talk enrolment and a far beam are no closer
+    than two people): alice's track is still identified as the track clearly closest to her enrolment, and
+    final_label names its segments from before the identification too."""
+    d, a, b, rng = _alice_enrolled()
     segs, events, seen = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)  # alice on track 1 and bob on track 2
     heard = [now[1] for _, now, identified in seen if identified and 1 in now]
     ident = [e for e in events if e.type == "speaker_identified"]
@@ -650,15 +657,8 @@ def test_enrolled_person_is_identified_by_the_track_closest_to_their_voice():
 def test_another_voice_on_an_identified_track_does_not_get_the_name():
     """The tracker hands alice's identified track to bob (two talkers closer than the beam): his segment there is
     labelled by his own voice, in speaking_tracks and in final_label; alice's next segment is hers again."""
-    pytest.importorskip("torch")
-    pytest.importorskip("resemblyzer")
-    from farfield.sim.voices import EspeakBank
-
-    rng = np.random.default_rng(1)
-    a, b = EspeakBank().voices(2, 16000, rng)
     # clean espeak voices of two people are at cosine 0.47-0.60 to each other's enrolment, one person's at 0.8-0.9
-    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, identify_floor=0.7)
-    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    d, a, b, rng = _alice_enrolled(identify_floor=0.7)
     # alice on track 1 and bob on track 2 take turns until track 1 is identified; then bob speaks on track 1
     segs, events, seen = _play_turns(d, [(a, 1), (b, 2)] * 3 + [(b, 1), (a, 1)], rng)
     heard = [(turn, now[1]) for turn, now, _ in seen if turn >= 6 and 1 in now]
@@ -675,14 +675,7 @@ def test_an_identified_person_back_on_a_new_track_keeps_the_name_from_the_first_
     """alice is identified on track 1 (0 deg); after a pause the tracker gives her a new track 3 at 5 deg: it is
     identified at once by direction (her name in speaking_tracks from the first block of speech), while bob's new
     track 4 at 125 deg and a playback track 5 at 8 deg are not."""
-    pytest.importorskip("torch")
-    pytest.importorskip("resemblyzer")
-    from farfield.sim.voices import EspeakBank
-
-    rng = np.random.default_rng(1)
-    a, b = EspeakBank().voices(2, 16000, rng)
-    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99)
-    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    d, a, b, rng = _alice_enrolled()
     segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
     assert [(e.speaker, e.track_id) for e in events if e.type == "speaker_identified"] == [("alice", 1)]
     t = int(round(max(g.end_s for g in segs) * 16000))
@@ -707,14 +700,7 @@ def test_an_identified_person_back_on_a_new_track_keeps_the_name_from_the_first_
 def test_an_identified_track_speaking_elsewhere_is_not_named_before_its_label():
     """alice's identified track 1 (0 deg) is handed to bob 40 deg away: his first words there do not carry her
     name in speaking_tracks (her own first words where she was heard do)."""
-    pytest.importorskip("torch")
-    pytest.importorskip("resemblyzer")
-    from farfield.sim.voices import EspeakBank
-
-    rng = np.random.default_rng(1)
-    a, b = EspeakBank().voices(2, 16000, rng)
-    d = OnlineDiarizer(16000, vad="energy", enrolled_threshold=0.99, identify_floor=0.7)
-    d.enroll("alice", np.concatenate([a.say(3.0, rng), a.say(3.0, rng)]), 16000)
+    d, a, b, rng = _alice_enrolled(identify_floor=0.7)
     segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
     assert d.identified == {1: "alice"}
     t = int(round(max(g.end_s for g in segs) * 16000))
