@@ -225,8 +225,7 @@ class OnlineDiarizer:
                 score = cos
             if st.speaker == sp.name:
                 score += self.track_bonus
-            if (sp.azimuth_deg is not None and now_s - sp.last_s < self.direction_memory_s
-                    and azimuth_difference_deg(st.azimuth_deg, sp.azimuth_deg) < self.direction_deg):
+            if self._heard_near(sp, st, now_s):
                 score += self.direction_bonus
             if score > best_score:
                 best, best_score = sp, score
@@ -236,6 +235,12 @@ class OnlineDiarizer:
         self.speakers[name] = _Speaker(name, e, 0.0, False)
         events.append(Event(now_s, "new_speaker", name, tid))
         return name
+
+    def _heard_near(self, sp: _Speaker, st: _TrackState, now_s: float) -> bool:
+        """Whether speaker ``sp`` was last heard within ``direction_deg`` of track ``st`` less than
+        ``direction_memory_s`` before ``now_s``."""
+        return (sp.azimuth_deg is not None and now_s - sp.last_s < self.direction_memory_s
+                and azimuth_difference_deg(st.azimuth_deg, sp.azimuth_deg) < self.direction_deg)
 
     def _update_centroid(self, name: str, st: _TrackState, audio: np.ndarray, now_s: float) -> None:
         """A closed segment of ``name`` on a track: refine the speaker's centroid and the track's voice."""
@@ -288,9 +293,7 @@ class OnlineDiarizer:
             return
         speaking = {self.identified[t] for t, s in self._tracks.items() if t in self.identified and s.vad.speaking}
         for sp in self.speakers.values():
-            if (not sp.enrolled or sp.azimuth_deg is None or sp.name in speaking
-                    or now_s - sp.last_s >= self.direction_memory_s
-                    or azimuth_difference_deg(st.azimuth_deg, sp.azimuth_deg) >= self.direction_deg):
+            if not sp.enrolled or sp.name in speaking or not self._heard_near(sp, st, now_s):
                 continue
             previous = next((t for t, n in self.identified.items() if n == sp.name), None)
             events.append(self._name_track(tid, sp.name, now_s, {"by": "direction", "previous_track": previous}))
