@@ -373,17 +373,17 @@ def main() -> None:
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
                 "localizer_options": dict(args.localizer)}
+    rooms = (args.target_seed, args.min_separation)  # which target-selection rooms
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
     if args.one_core_only:
         emit([one_core_rtf(enc)], args.out)
         return
     if args.real_voices_only:
-        emit(real_voice_report(args.scenes, enc, frontend, args.target_seed, args.min_separation), args.out)
+        emit(real_voice_report(args.scenes, enc, frontend, *rooms), args.out)
         return
     real = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir()
     if args.target_only:
-        rooms = (args.target_seed, args.min_separation)
         lines = espeak_voice_report(args.scenes, enc, frontend, *rooms)
         emit(lines + (real_voice_report(args.scenes, enc, frontend, *rooms) if real else []), args.out)
         return
@@ -411,9 +411,9 @@ def main() -> None:
                      f"   ({args.scenes} scenes; mean of per-scene DER {np.mean([d.der for d in ours]):.1%} vs "
                      f"{np.mean([d.der for d in base]):.1%})")
     if not args.der_only:
-        lines += espeak_voice_report(args.scenes, enc, frontend, args.target_seed, args.min_separation)
+        lines += espeak_voice_report(args.scenes, enc, frontend, *rooms)
         if real:
-            lines += real_voice_report(args.scenes, enc, frontend, args.target_seed, args.min_separation)
+            lines += real_voice_report(args.scenes, enc, frontend, *rooms)
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
                  f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "
