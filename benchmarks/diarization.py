@@ -33,7 +33,7 @@ presenters all different people; talker1 enrolled from held-out audio of the sam
     python benchmarks/diarization.py --real-voices-only # just the target selection with real voices
     python benchmarks/diarization.py --target-only      # just the target selection, espeak and real voices
     python benchmarks/diarization.py --target-only --target-seed 6  # ... on held-out rooms
-    python benchmarks/diarization.py --target-only --min-separation 40  # ... talkers and TV 40 deg apart, not 20
+    python benchmarks/diarization.py --target-only --min-separation 30  # ... talkers and TV 30 deg apart, not 20
     (add --postfilter to run the target selection with the separator's post-filter on, and --localizer NAME=VALUE
     to run it with a Localizer option instead of its default)
 """
@@ -369,7 +369,7 @@ def main() -> None:
     ap.add_argument("--min-separation", type=float, default=None, metavar="DEG",
                     help="target-selection rooms with talkers and TV at least DEG apart in azimuth (the recipe's "
                          "default is 20 deg, closer than the small arrays resolve; the localization benchmark's "
-                         "rooms use 40)")
+                         "rooms use 40; 40 cannot place every room of the recipe)")
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
                 "localizer_options": dict(args.localizer)}

@@ -100,8 +100,9 @@ def main() -> None:
     enc = SpeakerEncoder()
     rec = target_recipe(args.min_separation)
     apart = "" if args.min_separation is None else f", talkers and TV at least {args.min_separation:g} deg apart"
-    lines = [f"addressee's speech (blocks of 64 ms while talker1 speaks) by the first stage that fails, enrolled policy, "
-             f"{args.scenes} home_living_room scenes of 75 s with a TV, recipe seed {args.target_seed}{apart}", ""]
+    lines = [f"addressee's speech (blocks of 64 ms while talker1 speaks) by the first stage that fails, enrolled "
+             f"policy, {args.scenes} home_living_room scenes of 75 s with a TV, recipe seed {args.target_seed}{apart}",
+             ""]
     rows = []
     for i in range(args.scenes):
         sc = render_recipe_scene(rec, args.target_seed, i)
