@@ -44,6 +44,7 @@ import argparse
 import dataclasses
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,12 @@ def target_recipe(min_separation_deg: float | None = None):
                                           "duration_s": TARGET_SCENE_S}, **more)
 
 
+def held_out_voice(enrolment: dict[str, np.ndarray], scene) -> np.ndarray:
+    """talker1's enrolment on real-voice scenes: its person's held-out audio from ``scenes.real_voice_bank``."""
+    talker1 = next(s for s in scene.sources if s.name == "talker1")
+    return enrolment[talker1.params["voice"]["speaker"]]
+
+
 def _own_voice(scene) -> np.ndarray:
     """talker1's enrolment on espeak scenes: the first 6 s of voiced samples of its dry track."""
     talker1 = next(s for s in scene.sources if s.name == "talker1")
@@ -331,13 +338,8 @@ def real_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: in
 
     with tempfile.TemporaryDirectory() as tmp:
         enrol = real_voice_bank(Path(tmp))
-
-        def held_out(scene) -> np.ndarray:
-            talker1 = next(s for s in scene.sources if s.name == "talker1")
-            return enrol[talker1.params["voice"]["speaker"]]
-
-        result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, held_out, speech=tmp,
-                                  frontend=frontend)
+        result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, partial(held_out_voice, enrol),
+                                  speech=tmp, frontend=frontend)
     return target_report(*result, n_scenes, "talker1 enrolled from held-out audio (their first file, or the first "
                          "4 s of their one file; the room plays the rest)",
                          title="target selection with the real voices of ../shared/data/speech (9 people; "

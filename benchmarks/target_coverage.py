@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from _report import emit
-from diarization import TARGET_SEED, WHO_DEG, _own_voice, folded_distance, source_azimuths, target_recipe
+from diarization import (TARGET_SEED, WHO_DEG, _own_voice, folded_distance, held_out_voice, source_azimuths,
+                         target_recipe)
 from farfield.diarize import OnlineDiarizer
 from farfield.embed import SpeakerEncoder
 from farfield.frontend import Frontend
@@ -117,8 +118,7 @@ def main() -> None:
             enrol = real_voice_bank(Path(tmp))
             for i in range(args.scenes):
                 sc = render_recipe_scene(rec, args.target_seed, i, speech=tmp)
-                talker1 = next(s for s in sc.sources if s.name == "talker1")
-                rows.append((f"{i} {sc.array.name}", coverage(sc, enc, enrol[talker1.params["voice"]["speaker"]])))
+                rows.append((f"{i} {sc.array.name}", coverage(sc, enc, held_out_voice(enrol, sc))))
                 print(rows[-1], flush=True)
         lines += report("real voices of ../shared/data/speech (talker1 enrolled from held-out audio):", rows)
     emit(lines, args.out)
