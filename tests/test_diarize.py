@@ -114,6 +114,21 @@ def test_a_person_whose_reflection_is_heard_now_and_then_is_not_playback(monkeyp
     assert sel.is_playback(90.0, 59.9) == (others_min == 0.0)
 
 
+def test_a_tv_whose_tests_pass_one_bin_off_its_peak_is_playback():
+    """The TV is heard in every update, at 93, 102 or 84 deg: its detection rate peaks at 95-100 deg. A person at
+    122 deg (a fifth of the time, always with the TV) is "another direction" for the 90-deg bin but not for 95 or
+    100 (under 30 deg away), so the overlap tests pass only one bin off the peak. That still makes a zone."""
+    sel = TargetSelector()
+    for k in range(1800):
+        t = k / 30
+        tv_az = 93.0 if k % 10 < 6 else 102.0 if k % 10 < 9 else 84.0
+        heard = [(1, tv_az, -20.0)] + ([(2, 122.0, -25.0)] if (t % 5) < 1.0 else [])
+        sel.observe({r[0]: None for r in heard}, t)
+        sel.update(rows(t, *heard), t)
+    assert sel.is_playback(93.0, 59.9) and sel.is_playback(102.0, 59.9)
+    assert not sel.is_playback(122.0, 59.9)
+
+
 def test_one_label_on_a_tv_and_a_person_still_rejects_the_tv():
     """The embeddings cannot tell the TV from a person and give both one label: the TV's track is rejected by
     its direction and the person's track becomes the target."""
