@@ -153,7 +153,7 @@ class TargetSelector:
 
     ``benchmarks/playback_zones.py`` (results/playback_zones.txt) replays the tracker rows of simulated rooms
     through the rules; share of updates after 15 s in which a source's direction is a zone, circular arrays: TVs
-    in 6 living rooms with real voices 93 % (lowest 75 %; without the slot rule 64 %, lowest 0 %), with espeak
+    in 6 living rooms with real voices 93 % (lowest 75 %; without the slot rule 65 %, lowest 0 %), with espeak
     voices 90 % (68 %; without 74 %, 4 %); the 14 people in those rooms at most 4 % (without: 4 %). In 8 meetings of
     75 s without a TV the update rule marks 4 of 25 people (5 in an earlier run), most in a two-person meeting on an
     8-mic array where both often talk at once (up to 86 % of the time: two people who overlap that much look like
