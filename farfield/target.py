@@ -137,10 +137,10 @@ class TargetSelector:
     zone sits at the peak of the detection rate; the other tests may pass there or one 5-deg bin beside it (a
     person 30-35 deg from a TV counts as "another direction" for one bin and not the next: on a PS-Eye with a TV
     heard in 77 % of updates, the peak bin had another direction in 7-9 % of updates, its neighbour in 11 %, and
-    the TV was never marked). A person holding the floor mostly reaches the first but not the second. A direction is also a playback zone
-    when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots of the window
-    (judged once 30 s of slots are in it) and it was missing while another direction was heard in at least
-    ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder
+    the TV was marked only in the last second of a 75-s room). A person holding the floor mostly reaches the first
+    but not the second. A direction is also a playback zone when a source was detected there in more than
+    ``playback_slot_fraction`` of the 1-s slots of the window (judged once 30 s of slots are in it) and it was
+    missing while another direction was heard in at least ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder
     talker, so the two are seldom detected in the same update and the overlap test fails, but the TV comes back
     within every second or two, while a person in a conversation is silent for whole turns; and a person talking
     on alone is heard in nearly every update, with nothing else heard when they are not. Tracks in a zone are
