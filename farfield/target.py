@@ -127,29 +127,29 @@ class TargetSelector:
     where they were) can be the target: a farther person speaking in between is a bystander. ``exclusive=False``:
     the policies only rank.
 
-    Playback rejection (always on): a TV or radio plays on from one place whether or not people talk, while
-    people take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer
-    detected a source there (within ``playback_width_deg``) in more than ``playback_fraction`` of its updates,
-    *and* it goes on being detected while another direction is heard: its detection rate in updates with a
-    detection elsewhere (30 deg or more away) is at least ``playback_overlap`` times its rate in updates without,
-    and another direction was heard in at least 10 % of the updates (a rate from a handful of updates says
-    nothing: a person talking on alone, whose wall reflection is detected in 1-2 % of updates, had passed). The
-    zone sits at the peak of the detection rate; the other tests may pass there or one 5-deg bin beside it (a
-    person 30-35 deg from a TV counts as "another direction" for one bin and not the next: on a PS-Eye with a TV
-    heard in 77 % of updates, the peak bin had another direction in 7-9 % of updates, its neighbour in 11 %, and
-    the TV was marked only in the last second of a 75-s room). A person holding the floor mostly reaches the first
-    but not the second. A direction is also a playback zone when a source was detected there in more than
-    ``playback_slot_fraction`` of the 1-s slots of the window (judged once 30 s of slots are in it) and it was
-    missing while another direction was heard in at least ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder
-    talker, so the two are seldom detected in the same update and the overlap test fails, but the TV comes back
-    within every second or two, while a person in a conversation is silent for whole turns; and a person talking
-    on alone is heard in nearly every update, with nothing else heard when they are not. Tracks in a zone are
-    never chosen: by their direction smoothed over about a second, or by their direction now (on a small array a
-    track born on a person beside a TV was pulled onto the TV, the two merged into one peak, in 0.4 s; with real
-    voices this took the TV's share of the trigger policy's target time from 2.3 to 0.5 % and of the wake word's
-    from 2.2 to 0 % over the benchmark's 8 rooms, chosen on them; espeak voices, enrolled: 0.5 to 0.1 %). Zones
-    are judged once ``playback_min_s`` of history has been seen, so a TV can be chosen before (the trigger policy
-    avoids it anyway: a TV is already talking when the cue comes).
+    Playback rejection (always on): a TV or radio plays on from one place whether or not people talk, while people
+    take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer detected a
+    source there (within ``playback_width_deg``) in more than ``playback_fraction`` of its updates, *and* it goes on
+    being detected while another direction is heard: its detection rate in updates with a detection elsewhere (30
+    deg or more away) is at least ``playback_overlap`` times its rate in updates without, and another direction was
+    heard in at least 10 % of the updates (a rate from a handful of updates says nothing: a person talking on alone,
+    whose wall reflection is detected in 1-2 % of updates, had passed). The zone sits at the peak of the detection
+    rate; the other tests may pass there or one 5-deg bin beside it (a person 30-35 deg from a TV counts as "another
+    direction" for one bin and not the next: on a PS-Eye with a TV heard in 77 % of updates, the peak bin had
+    another direction in 7-9 % of updates, its neighbour in 11 %, and the TV was marked only in the last second of a
+    75-s room). A person holding the floor mostly reaches the first but not the second. A direction is also a
+    playback zone when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots of the
+    window (judged once 30 s of slots are in it) and it was missing while another direction was heard in at least
+    ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder talker,
+    so the two are seldom detected in the same update and the overlap test fails, but the TV comes back within every
+    second or two, while a person in a conversation is silent for whole turns; and a person talking on alone is
+    heard in nearly every update, with nothing else heard when they are not. Tracks in a zone are never chosen: by
+    their direction smoothed over about a second, or by their direction now (on a small array a track born on a
+    person beside a TV was pulled onto the TV, the two merged into one peak, in 0.4 s; with real voices this took
+    the TV's share of the trigger policy's target time from 2.3 to 0.5 % and of the wake word's from 2.2 to 0 % over
+    the benchmark's 8 rooms, chosen on them; espeak voices, enrolled: 0.5 to 0.1 %). Zones are judged once
+    ``playback_min_s`` of history has been seen, so a TV can be chosen before (the trigger policy avoids it anyway:
+    a TV is already talking when the cue comes).
 
     ``benchmarks/playback_zones.py`` (results/playback_zones.txt) replays the tracker rows of simulated rooms
     through the rules; share of updates after 15 s in which a source's direction is a zone, circular arrays: TVs
