@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from _report import emit, option  # noqa: E402
+from scenes import DATA, real_voice_bank
 from farfield.diarize import OnlineDiarizer
 from farfield.embed import SpeakerEncoder
 from farfield.frontend import FrontendBlock, process
@@ -334,8 +335,6 @@ def real_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: in
     presenters, all different people), talker1 enrolled from held-out audio of the same person."""
     import tempfile
 
-    from scenes import real_voice_bank
-
     with tempfile.TemporaryDirectory() as tmp:
         enrol = real_voice_bank(Path(tmp))
         result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, partial(held_out_voice, enrol),
@@ -384,7 +383,7 @@ def main() -> None:
     if args.real_voices_only:
         emit(real_voice_report(args.scenes, enc, frontend, *rooms), args.out)
         return
-    real = (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir()
+    real = (DATA / "speech").is_dir()
     if args.target_only:
         lines = espeak_voice_report(args.scenes, enc, frontend, *rooms)
         emit(lines + (real_voice_report(args.scenes, enc, frontend, *rooms) if real else []), args.out)

@@ -32,6 +32,7 @@ from diarization import folded_distance, source_azimuths, target_recipe, variant
 from farfield.frontend import process
 from farfield.sim.render import render_recipe_scene
 from farfield.target import TargetSelector
+from scenes import DATA, real_voice_bank
 
 VARIANTS = {"default": {}, "update rule only": {"playback_slot_fraction": 1.0},
             "no masking guard": {"playback_masked": 0.0}}
@@ -102,9 +103,7 @@ def main() -> None:
     lines = ["playback zones: share of localizer updates after 15 s in which a source's direction is a playback zone",
              ""]
     lines += run_set("living rooms with a TV, espeak voices", target_recipe(), 5, n)
-    if (Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "speech").is_dir():
-        from scenes import real_voice_bank
-
+    if (DATA / "speech").is_dir():
         with tempfile.TemporaryDirectory() as tmp:
             real_voice_bank(Path(tmp))
             lines += run_set("living rooms with a TV, real voices", target_recipe(), 5, n, speech=tmp)

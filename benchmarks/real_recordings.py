@@ -6,7 +6,6 @@ Usage: python benchmarks/real_recordings.py
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -14,8 +13,8 @@ import soundfile as sf
 import farfield as ff
 from farfield.geometry import azimuth_difference_deg
 from farfield.io import read_audio, summarize_tracks
+from scenes import DATA
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # channel order that the files' pairwise delays fit (the data README lists the last two mics swapped)
 SPEECHBRAIN_MICS = [[-0.05, -0.05, 0], [-0.05, 0.05, 0], [0.05, -0.05, 0], [0.05, 0.05, 0]]
 

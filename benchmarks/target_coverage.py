@@ -35,6 +35,7 @@ from farfield.embed import SpeakerEncoder
 from farfield.frontend import Frontend
 from farfield.sim.render import render_recipe_scene
 from farfield.target import TargetSelector
+from scenes import DATA, real_voice_bank
 
 STAGES = ("no track", "playback", "not speech", "not named", "not chosen", "covered")
 NAME = "addressee"
@@ -110,8 +111,6 @@ def main() -> None:
         rows.append((f"{i} {sc.array.name}", coverage(sc, enc, _own_voice(sc))))
         print(rows[-1], flush=True)
     lines += report("espeak-ng voices (talker1 enrolled from 6 s of its own dry track):", rows)
-    from scenes import DATA, real_voice_bank
-
     if (DATA / "speech").is_dir():
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
