@@ -54,6 +54,37 @@ def test_a_track_pulled_onto_a_tv_is_playback_at_once():
     assert targets[0][0] is False and targets[-1][0] is True and 3 in sel.playback_tracks
 
 
+def test_before_playback_min_s_zones_need_5_s_and_stricter_tests():
+    """From 5 s of history to ``playback_min_s`` (15 s) the update rule is judged with a detection rate above 0.6
+    (0.45 after) and an overlap ratio of at least 0.3 (0.15 after): a TV heard in every update while a person talks
+    now and then is a zone from 5 s on; a source heard in half of the updates only from 15 s on; a person who
+    holds the floor in turns with another (never heard together) at no time."""
+    sel = TargetSelector()
+    turns = TargetSelector()
+    for k in range(600):  # 20 s at 30 updates/s
+        t = k / 30
+        heard = [(1, 90.0, -20.0)] + ([(2, 200.0, -30.0)] if (t % 6) < 2.0 else [])
+        sel.observe({r[0]: None for r in heard}, t)
+        sel.update(rows(t, *heard), t)
+        chatty = (t % 10) < 7.0
+        turns.observe({1: "a"} if chatty else {2: "b"}, t)
+        turns.update(rows(t, (1, 90.0, -20.0)) if chatty else rows(t, (2, 250.0, -20.0)), t)
+        assert turns.playback_zones(t) == []
+        if t < 4.9:
+            assert sel.playback_zones(t) == []
+        elif t > 5.1:
+            assert sel.is_playback(90.0, t) and not sel.is_playback(200.0, t)
+    half = TargetSelector()
+    for k in range(600):
+        t = k / 30
+        # 1 in half of the updates, 2 in the other half and in every second update of the first (ratio 1/3)
+        heard = ([(1, 90.0, -20.0)] if k % 10 < 5 else []) + ([(2, 200.0, -30.0)] if k % 10 >= 5 or k % 2 == 0
+                                                               else [])
+        half.observe({r[0]: None for r in heard}, t)
+        half.update(rows(t, *heard), t)
+        assert half.is_playback(90.0, t) == (t >= 15.0), t
+
+
 def test_a_talker_who_holds_the_floor_is_not_playback():
     """Two people take turns, one talking 70 % of the time; they are heard one at a time (turn taking), so the
     chatty one is no playback zone, unlike a TV heard while others talk."""
