@@ -157,8 +157,10 @@ class TargetSelector:
     the 5-15 s window, and no person in the living rooms, meetings or monologues; replaying the seed-6 and 30-deg
     living rooms of ``benchmarks/diarization.py`` the same way, TVs 31-61 %, and one person (talking most of the
     first seconds over a TV) 56 % of it. From 3 s on it marked 5 people over those sets, with the full window's
-    overlap ratio (0.15) 6. So a TV can still be chosen in the first seconds (the trigger policy avoids it anyway: a TV is
-    already talking when the cue comes).
+    overlap ratio (0.15) 6. Its cost: an addressee 24-25 deg from a TV is in its zone earlier (in
+    ``benchmarks/target_coverage.py``, espeak voices, 9 % of their speech instead of 7 %). A TV can still be
+    chosen in the first seconds (the trigger policy avoids it anyway: a TV is already talking when the cue
+    comes).
 
     ``benchmarks/playback_zones.py`` (results/playback_zones.txt) replays the tracker rows of simulated rooms
     through the rules; share of updates after 15 s in which a source's direction is a zone, circular arrays: TVs
