@@ -68,8 +68,8 @@ def zone_shares(scene, sources: dict, updates: list, **settings) -> tuple[dict[s
 
 
 def summary(label: str, shares: list[dict], n_linear: int) -> list[str]:
-    """Per variant: TVs (mean, min) and people (how many marked more than 5 % of the time, the most); and the
-    first 15 s (the same for every variant: the slot rule is judged after 30 s)."""
+    """Per variant: TVs (mean, min) and people (how many marked more than 5 % of the time, the most); and the same
+    over 5-15 s with the default rules (there the variants do not differ: the slot rule is judged after 30 s)."""
     if not shares:
         return [f"{label}: no scene with a circular array ({n_linear} with the linear PS-Eye)"]
     lines = [f"{label} ({len(shares)} scenes with a circular array" + (f"; {n_linear} with the linear PS-Eye left out)"
