@@ -17,6 +17,7 @@ Variants: ``default``; ``update rule only`` (``playback_slot_fraction=1``: no 1-
 (``playback_masked=0``: the slot rule also marks a source that nothing else masks).
 
     python benchmarks/playback_zones.py [--scenes 8] [--out benchmarks/results/playback_zones.txt]
+    python benchmarks/playback_zones.py --living-rooms-only [--target-seed 6] [--min-separation 30] [--out FILE]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from _report import emit  # noqa: E402
-from diarization import folded_distance, source_azimuths, target_recipe, variant
+from diarization import TARGET_SEED, folded_distance, source_azimuths, target_recipe, variant
 from farfield.frontend import process
 from farfield.sim.render import render_recipe_scene
 from farfield.target import _EARLY_FROM_S, TargetSelector
@@ -103,17 +104,28 @@ def run_set(label: str, rec, seed: int, n: int, speech: str | None = None) -> li
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=8)
+    ap.add_argument("--target-seed", type=int, default=TARGET_SEED, help="recipe seed of the living rooms")
+    ap.add_argument("--min-separation", type=float, default=None,
+                    help="talkers and TV at least this far apart (deg) in the living rooms, instead of the recipe's 20")
+    ap.add_argument("--living-rooms-only", action="store_true", help="leave out the meetings and monologues")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     n = args.scenes
     lines = ["playback zones: share of localizer updates after 15 s in which a source's direction is a playback zone;",
              "5-15 s: the same over the updates from 5 to 15 s (the default rules: the early update rule only)", ""]
-    lines += run_set("living rooms with a TV, espeak voices", target_recipe(), 5, n)
+    rooms = "living rooms with a TV" + ("" if args.target_seed == TARGET_SEED and not args.min_separation else
+                                        f" (seed {args.target_seed}" + (f", talkers and TV at least "
+                                        f"{args.min_separation:g} deg apart)" if args.min_separation else ")"))
+    rec = target_recipe(args.min_separation)
+    lines += run_set(f"{rooms}, espeak voices", rec, args.target_seed, n)
     if (DATA / "speech").is_dir():
         with tempfile.TemporaryDirectory() as tmp:
             real_voice_bank(Path(tmp))
-            lines += run_set("living rooms with a TV, real voices", target_recipe(), 5, n, speech=tmp)
+            lines += run_set(f"{rooms}, real voices", rec, args.target_seed, n, speech=tmp)
+    if args.living_rooms_only:
+        emit(lines, args.out)
+        return
     lines += run_set("meetings of 75 s, no TV", variant("meeting_room", duration_s=75.0), 31, n)
     lines += run_set("monologues of 75 s (one person, no TV)",
                      variant("meeting_room", **{"duration_s": 75.0, "talkers.count": 1}), 31, max(1, n * 3 // 4))

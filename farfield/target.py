@@ -154,10 +154,10 @@ class TargetSelector:
     of history, from 5 s on, the update rule alone is judged with stricter tests (a detection rate above 0.6, an
     overlap ratio of at least 0.3): a TV plays from the start, and most of the target time a TV got was in the first
     15-18 s. In ``benchmarks/playback_zones.py`` a TV is in a zone 69 % (espeak voices) and 25 % (real voices) of
-    the 5-15 s window, and no person in the living rooms, meetings or monologues; replaying the seed-6 and 30-deg
-    living rooms of ``benchmarks/diarization.py`` the same way, TVs 31-61 %, and one person (talking most of the
-    first seconds over a TV) 56 % of it. From 3 s on it marked 5 people over those sets, with the full window's
-    overlap ratio (0.15) 6. Its cost: an addressee 24-25 deg from a TV is in its zone earlier (in
+    the 5-15 s window, and no person in the living rooms, meetings or monologues; on the seed-6 and 30-deg living
+    rooms (``--living-rooms-only --target-seed 6 / --min-separation 30``) TVs 25-61 %, and one person (talking
+    most of the first seconds over a TV) 56 % of it. From 3 s on it marked 5 people over those sets, with the full
+    window's overlap ratio (0.15) 6. Its cost: an addressee 24-25 deg from a TV is in its zone earlier (in
     ``benchmarks/target_coverage.py``, espeak voices, 9 % of their speech instead of 7 %). A TV can still be
     chosen in the first seconds (the trigger policy avoids it anyway: a TV is already talking when the cue
     comes).
