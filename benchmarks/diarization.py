@@ -314,7 +314,7 @@ def _settings(frontend: dict | None) -> str:
 TARGET_SEED = 5  # recipe seed of the target-selection rooms that the selector's settings were chosen on
 
 
-def _rooms(seed: int, min_sep: float | None = None) -> str:
+def rooms_title(seed: int, min_sep: float | None = None) -> str:
     """Report-title suffix naming rooms other than the default ones."""
     out = "" if seed == TARGET_SEED else f" (recipe seed {seed}: rooms the settings were not chosen on)"
     return out + ("" if min_sep is None else f" (talkers and TV at least {min_sep:g} deg apart, not 20)")
@@ -325,7 +325,7 @@ def espeak_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: 
     """Target selection on the living rooms with espeak-ng voices, talker1 enrolled from its own dry track."""
     result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, _own_voice, frontend=frontend)
     return target_report(*result, n_scenes, "talker1 enrolled from 6 s of the scene's own dry track",
-                         title="target selection, home_living_room with a TV" + _rooms(seed, min_sep)
+                         title="target selection, home_living_room with a TV" + rooms_title(seed, min_sep)
                                + _settings(frontend))
 
 
@@ -342,7 +342,7 @@ def real_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: in
     return target_report(*result, n_scenes, "talker1 enrolled from held-out audio (their first file, or the first "
                          "4 s of their one file; the room plays the rest)",
                          title="target selection with the real voices of ../shared/data/speech (9 people; "
-                               "talkers and TV presenters all different), same rooms" + _rooms(seed, min_sep)
+                               "talkers and TV presenters all different), same rooms" + rooms_title(seed, min_sep)
                                + _settings(frontend))
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from _report import emit  # noqa: E402
-from diarization import TARGET_SEED, folded_distance, source_azimuths, target_recipe, variant
+from diarization import TARGET_SEED, folded_distance, rooms_title, source_azimuths, target_recipe, variant
 from farfield.frontend import process
 from farfield.sim.render import render_recipe_scene
 from farfield.target import _EARLY_FROM_S, TargetSelector
@@ -114,9 +114,7 @@ def main() -> None:
     n = args.scenes
     lines = ["playback zones: share of localizer updates after 15 s in which a source's direction is a playback zone;",
              "5-15 s: the same over the updates from 5 to 15 s (the default rules: the early update rule only)", ""]
-    rooms = "living rooms with a TV" + ("" if args.target_seed == TARGET_SEED and not args.min_separation else
-                                        f" (seed {args.target_seed}" + (f", talkers and TV at least "
-                                        f"{args.min_separation:g} deg apart)" if args.min_separation else ")"))
+    rooms = "living rooms with a TV" + rooms_title(args.target_seed, args.min_separation)
     rec = target_recipe(args.min_separation)
     lines += run_set(f"{rooms}, espeak voices", rec, args.target_seed, n)
     if (DATA / "speech").is_dir():
