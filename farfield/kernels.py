@@ -243,6 +243,26 @@ def steered_bins(C, tau, omega0, domega, out):  # pragma: no cover - compiled
         out[f] = acc
 
 
+@njit(cache=True, parallel=True)
+def best_far_fit(dtau, omega, out):  # pragma: no cover - compiled
+    """The best fit to one direction that a plane wave from any of ``H`` other directions could give each bin.
+
+    dtau: (H, P) each other direction's TDOAs minus the direction's own, seconds. omega: (F,) rad/s.
+    out: (F,) ``max_h mean_p cos(omega[f] * dtau[h, p])`` (the fit of :meth:`SteeredResponse.bin_fit` of a
+    clean bin from direction h).
+    """
+    H, P = dtau.shape
+    for f in prange(omega.shape[0]):
+        best = -1.0
+        for h in range(H):
+            acc = 0.0
+            for p in range(P):
+                acc += np.cos(omega[f] * dtau[h, p])
+            if acc / P > best:
+                best = acc / P
+        out[f] = best
+
+
 @njit(cache=True)
 def running_max(cc, half_width, out):  # pragma: no cover - compiled
     """Maximum of each row of ``cc (P, L)`` over the window ``l - half_width .. l + half_width``, clipped to

@@ -45,6 +45,10 @@ def steered_bins_ref(C, tau, omega):
     return np.real(np.sum(C * np.exp(1j * omega[None, :] * tau[:, None]), axis=0))
 
 
+def best_far_fit_ref(dtau, omega):
+    return np.cos(omega[None, None, :] * dtau[:, :, None]).mean(axis=1).max(axis=0)
+
+
 def zero_around_lags_ref(cc, centre, half_width):
     out = cc.copy()
     L = cc.shape[1]

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
-from reference import (lag_correlations_ref, music_pseudospectrum_ref, running_max_ref, smooth_cross_spectra_ref,
-                       srp_lookup_ref, steered_bins_ref, update_masked_covariances_ref, zero_around_lags_ref)
+from reference import (best_far_fit_ref, lag_correlations_ref, music_pseudospectrum_ref, running_max_ref,
+                       smooth_cross_spectra_ref, srp_lookup_ref, steered_bins_ref, update_masked_covariances_ref,
+                       zero_around_lags_ref)
 
 from farfield import kernels
 
@@ -80,6 +81,14 @@ def test_steered_bins_matches_reference(rng):
     out = np.empty(F)
     kernels.steered_bins(C, tau, omega[0], omega[1] - omega[0], out)
     np.testing.assert_allclose(out, steered_bins_ref(C, tau, omega), rtol=1e-9, atol=1e-9)
+
+
+def test_best_far_fit_matches_reference(rng):
+    dtau = rng.uniform(-3e-4, 3e-4, (40, 15))
+    omega = 2 * np.pi * (300 + 31.25 * np.arange(183))
+    out = np.empty(omega.size)
+    kernels.best_far_fit(dtau, omega, out)
+    np.testing.assert_allclose(out, best_far_fit_ref(dtau, omega), rtol=1e-12, atol=1e-12)
 
 
 def test_zero_around_lags_matches_reference(rng):

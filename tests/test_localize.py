@@ -227,3 +227,37 @@ def test_gcc_phat_errors():
         ff.gcc_phat(np.ones(10), np.ones(11), SR)
     with pytest.raises(ValueError, match="silent"):
         ff.gcc_phat(np.zeros(10), np.ones(10), SR)
+
+
+def test_far_fit_is_the_best_fit_of_a_clean_bin_from_far_enough():
+    """``far_fit`` equals the largest ``bin_fit`` of clean plane-wave bins from the candidate directions at least
+    the given angle away; on a small array it is near 1 in the low bins (every direction fits there) and near
+    its spatial-aliasing frequency, low between."""
+    arr = ff.load_array("respeaker-usb-4mic")
+    loc = ff.Localizer(arr, SR)
+    eng = loc.engine
+    g = int(np.argmin(np.abs(ff.geometry.azimuth_difference_deg(eng.grid.azimuth_deg, 30.0))))
+    far = eng.far_fit(g, 60.0)
+    cand = np.flatnonzero(ff.geometry.angular_distance_deg(eng._far_units, eng.grid.units[g]) >= 60.0)
+    taus = arr.tdoas_s(eng._far_units[cand])
+    fits = [eng.bin_fit(np.exp(-1j * eng.omega[None, :] * t[:, None]), g) for t in taus]
+    np.testing.assert_allclose(far, np.minimum(np.max(fits, axis=0), 0.99), atol=1e-9)
+    f = eng.omega / (2 * np.pi)
+    assert far[f < 500].min() > 0.9 and far[(f > 2000) & (f < 2800)].max() < 0.4 and far[f > 3600].max() > 0.95
+    assert np.all(eng.far_fit(g, 181.0) == -1.0)  # no direction that far
+
+
+def test_quieter_source_in_the_low_bins_is_found_on_the_loose_mask(rng):
+    """On a small array the first source's mask takes every low bin (they fit every direction), so a source that
+    only has low bins is lost; the loose mask leaves a bin to it unless the bin fits the first source better than a
+    source 60 degrees or more away could, and finds it as a weak detection (not with ``loose_mask_deg=0``)."""
+    arr = ff.load_array("respeaker-usb-4mic")
+    x = (plane_wave(arr, 40, 0, SR, SR, rng, band_noise(rng, 1500, 6000, SR))
+         + plane_wave(arr, 200, 0, SR, SR, rng, 0.5 * band_noise(rng, 300, 1000, SR)))
+    fr = ff.Localizer(arr, SR, max_sources=3).process(x)[-1]
+    assert len(fr.detections) == 1 and azimuth_difference_deg(fr.detections[0].azimuth_deg, 40) < 5
+    assert len(fr.weak_detections) == 1 and azimuth_difference_deg(fr.weak_detections[0].azimuth_deg, 200) < 10
+    off = ff.Localizer(arr, SR, max_sources=3, loose_mask_deg=0).process(x)[-1]
+    assert off.detections == fr.detections and off.weak_detections == ()
+    with pytest.raises(ValueError, match="loose_mask_deg"):
+        ff.Localizer(arr, SR, loose_mask_deg=200)
