@@ -249,15 +249,16 @@ def test_far_fit_is_the_best_fit_of_a_clean_bin_from_far_enough():
 
 def test_quieter_source_in_the_low_bins_is_found_on_the_loose_mask(rng):
     """On a small array the first source's mask takes every low bin (they fit every direction), so a source that
-    only has low bins is lost; the loose mask leaves a bin to it unless the bin fits the first source better than a
-    source 60 degrees or more away could, and finds it as a weak detection (not with ``loose_mask_deg=0``)."""
+    only has low bins is lost; the loose mask (``loose_mask_deg=60``) leaves a bin to it unless the bin fits the
+    first source better than a source 60 degrees or more away could, and finds it as a weak detection (not with
+    the default ``loose_mask_deg=0``)."""
     arr = ff.load_array("respeaker-usb-4mic")
     x = (plane_wave(arr, 40, 0, SR, SR, rng, band_noise(rng, 1500, 6000, SR))
          + plane_wave(arr, 200, 0, SR, SR, rng, 0.5 * band_noise(rng, 300, 1000, SR)))
-    fr = ff.Localizer(arr, SR, max_sources=3).process(x)[-1]
+    fr = ff.Localizer(arr, SR, max_sources=3, loose_mask_deg=60).process(x)[-1]
     assert len(fr.detections) == 1 and azimuth_difference_deg(fr.detections[0].azimuth_deg, 40) < 5
     assert len(fr.weak_detections) == 1 and azimuth_difference_deg(fr.weak_detections[0].azimuth_deg, 200) < 10
-    off = ff.Localizer(arr, SR, max_sources=3, loose_mask_deg=0).process(x)[-1]
+    off = ff.Localizer(arr, SR, max_sources=3).process(x)[-1]
     assert off.detections == fr.detections and off.weak_detections == ()
     with pytest.raises(ValueError, match="loose_mask_deg"):
         ff.Localizer(arr, SR, loose_mask_deg=200)
