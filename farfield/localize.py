@@ -376,11 +376,11 @@ class Localizer:
             mics, sphere grid).
             Equal to ``min_free_weight`` or more: no weak detections (nor ``loose_mask_deg``'s search).
         loose_mask_deg: SRP-PHAT, 0 (default): off. Otherwise, when the masked search finds no further source, it
-            is tried once more on a looser mask, and what that finds is a weak detection (see
-            ``weak_free_weight``). There a found source takes a bin only by how much better the bin fits it than a
-            clean bin from ``loose_mask_deg`` or more away could (:meth:`SteeredResponse.far_fit`): a bin taken by
-            fit ``f`` where such a source could reach ``b`` is down-weighted by ``1 - (f - b) / ((1 - b) *
-            dominance_fit)``. The low bins of a small array fit every direction, so the first mask gives them all
+            is tried once more on a looser mask, and what that finds is weak, by the rule of ``weak_free_weight``
+            (a detection where the full-band response confirms it). There a found source takes a bin only by how
+            much better the bin fits it than a clean bin from ``loose_mask_deg`` or more away could
+            (:meth:`SteeredResponse.far_fit`): a bin taken by fit ``f`` where such a source could reach ``b`` is
+            down-weighted by ``1 - (f - b) / ((1 - b) * dominance_fit)``. The low bins of a small array fit every direction, so the first mask gives them all
             to the louder talker, and under noise at 10 dB SNR they are most of what a quieter talker has (the
             higher bins sink under the noise). In the accuracy benchmark 60 raises track recall with about as
             many false tracks (``benchmarks/results/localization_accuracy_loose_mask_60.txt`` and
@@ -577,7 +577,7 @@ class Localizer:
         when the louder one hides it in the full-band response. When that finds nothing (sources that overlap in
         every bin), the full-band correlations with the found sources' lags zeroed are searched instead. A source
         found on a free weight between ``weak_free_weight`` and ``min_free_weight``, or only on the loose mask
-        (``loose_mask_deg``), is weak.
+        (``loose_mask_deg``), is weak unless the full-band response confirms it.
         """
         eng = self.engine
         cc = eng.correlations(phat, weight)
