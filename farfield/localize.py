@@ -380,9 +380,9 @@ class Localizer:
             (a detection where the full-band response confirms it). There a found source takes a bin only by how
             much better the bin fits it than a clean bin from ``loose_mask_deg`` or more away could
             (:meth:`SteeredResponse.far_fit`): a bin taken by fit ``f`` where such a source could reach ``b`` is
-            down-weighted by ``1 - (f - b) / ((1 - b) * dominance_fit)``. The low bins of a small array fit every direction, so the first mask gives them all
-            to the louder talker, and under noise at 10 dB SNR they are most of what a quieter talker has (the
-            higher bins sink under the noise). In the accuracy benchmark 60 raises track recall with about as
+            down-weighted by ``1 - (f - b) / ((1 - b) * dominance_fit)``. The low bins of a small array fit every
+            direction, so the first mask gives them all to the louder talker, and under noise at 10 dB SNR they are
+            most of what a quieter talker has (the higher bins sink under the noise). In the accuracy benchmark 60 raises track recall with about as
             many false tracks (``benchmarks/results/localization_accuracy_loose_mask_60.txt`` and
             ``..._rooms_8_23_loose_mask_60.txt`` against the files without the suffix; one run each): rooms 0-7,
             goal conditions 0.945 -> 0.951 with unmatched tracks per update 0.29 -> 0.28, all conditions 0.83 ->
