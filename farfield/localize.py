@@ -375,26 +375,26 @@ class Localizer:
             ``benchmarks/results/localization_speed.txt`` and ``..._no_weak.txt`` (the whole streaming chain, 8
             mics, sphere grid).
             Equal to ``min_free_weight`` or more: no weak detections (nor ``loose_mask_deg``'s search).
-        loose_mask_deg: SRP-PHAT, 0 (default): off. Otherwise, when the masked search finds no further source, it
-            is tried once more on a looser mask, and what that finds is weak, by the rule of ``weak_free_weight``
-            (a detection where the full-band response confirms it). There a found source takes a bin only by how
-            much better the bin fits it than a clean bin from ``loose_mask_deg`` or more away could
+        loose_mask_deg: SRP-PHAT, 0 (default): off. Otherwise, when the masked search finds no further source, it is
+            tried once more on a looser mask, and what that finds is weak, by the rule of ``weak_free_weight`` (a
+            detection where the full-band response confirms it). There a found source takes a bin only by how much
+            better the bin fits it than a clean bin from ``loose_mask_deg`` or more away could
             (:meth:`SteeredResponse.far_fit`): a bin taken by fit ``f`` where such a source could reach ``b`` is
             down-weighted by ``1 - (f - b) / ((1 - b) * dominance_fit)``. The low bins of a small array fit every
-            direction, so the first mask gives them all to the louder talker, and under noise at 10 dB SNR they are
-            most of what a quieter talker has (the higher bins sink under the noise). In the accuracy benchmark 60 raises track recall with about as
-            many false tracks (``benchmarks/results/localization_accuracy_loose_mask_60.txt`` and
-            ``..._rooms_8_23_loose_mask_60.txt`` against the files without the suffix; one run each): rooms 0-7,
-            goal conditions 0.945 -> 0.951 with unmatched tracks per update 0.29 -> 0.28, all conditions 0.83 ->
-            0.85 (0.75 -> 0.70), 3 talkers 0.68 -> 0.72; 2 talkers at RT60 0.6 s and SNR 10 dB 4-mic 0.80 ->
-            0.85, 6-mic 0.88 -> 0.91, 8-mic 0.91 -> 0.94 (at RT60 0.3 s the 4-mic cell 0.90 -> 0.89). Rooms 8-23
-            (held out: 60 was chosen on that cell of rooms 0-7 among 20-120 deg): goal conditions 0.926 -> 0.935
-            (0.33 -> 0.34), all 0.80 -> 0.83 (0.81 -> 0.77). But in the target-selection living rooms (a TV,
-            machines, 2-3 people, 75 s; ``target_selection_loose_mask_60.txt`` and
-            ``target_selection_seed6_loose_mask_60.txt``) it costs: espeak voices, trigger 86.6 -> 65.8 % right
-            and wake word 88.8 -> 77.3 % (seed 5), enrolled 94.9 -> 88.6 % (seed 6: 43.5 -> 53.6 %); real voices,
-            enrolled 80.5 -> 61.0 % (seed 5), trigger 88.7 -> 80.6 % and wake word 86.7 -> 66.8 % right with
-            0 -> 8.0 % on the TV (seed 6). So it is not the default; why it costs there was not traced.
+            direction, so the first mask gives them all to the louder talker, and under noise at 10 dB SNR they are most
+            of what a quieter talker has (the higher bins sink under the noise). In the accuracy benchmark 60 raises
+            track recall with about as many false tracks (``benchmarks/results/localization_accuracy_loose_mask_60.txt``
+            and ``..._rooms_8_23_loose_mask_60.txt`` against the files without the suffix; one run each): rooms 0-7,
+            goal conditions 0.945 -> 0.951 with unmatched tracks per update 0.29 -> 0.28, all conditions 0.83 -> 0.85
+            (0.75 -> 0.70), 3 talkers 0.68 -> 0.72; 2 talkers at RT60 0.6 s and SNR 10 dB 4-mic 0.80 -> 0.85, 6-mic 0.88
+            -> 0.91, 8-mic 0.91 -> 0.94 (at RT60 0.3 s the 4-mic cell 0.90 -> 0.89). Rooms 8-23 (held out: 60 was chosen
+            on that cell of rooms 0-7 among 20-120 deg): goal conditions 0.926 -> 0.935 (0.33 -> 0.34), all 0.80 -> 0.83
+            (0.81 -> 0.77). But in the target-selection living rooms (a TV, machines, 2-3 people, 75 s;
+            ``target_selection_loose_mask_60.txt`` and ``target_selection_seed6_loose_mask_60.txt``) it costs: espeak
+            voices, trigger 86.6 -> 65.8 % right and wake word 88.8 -> 77.3 % (seed 5), enrolled 94.9 -> 88.6 % (seed 5; seed 6:
+            up, 43.5 -> 53.6 %); real voices, enrolled 80.5 -> 61.0 % (seed 5), trigger 88.7 -> 80.6 % and wake word 86.7 ->
+            66.8 % right with 0 -> 8.0 % on the TV (seed 6). So it is not the default; why it costs there was not
+            traced.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
             removed, and must reach this fraction of the first one's response (MUSIC: of its score).
