@@ -393,8 +393,8 @@ class Localizer:
             ``target_selection_loose_mask_60.txt`` and ``target_selection_seed6_loose_mask_60.txt``) it costs: espeak
             voices, trigger 86.6 -> 65.8 % right and wake word 88.8 -> 77.3 % (seed 5), enrolled 94.9 -> 88.6 % (seed 5;
             seed 6: up, 43.5 -> 53.6 %); real voices, enrolled 80.5 -> 61.0 % (seed 5), trigger 88.7 -> 80.6 % and wake
-            word 86.7 -> 66.8 % right with 0 -> 8.0 % on the TV (seed 6). So it is not the default; why it costs there
-            was not traced.
+            word 86.7 -> 66.8 % right with 0 -> 8.0 % on the TV (seed 6). So it is not the default; the loss is
+            spread over rooms (README, Benchmarks).
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
             removed, and must reach this fraction of the first one's response (MUSIC: of its score).
