@@ -33,7 +33,7 @@ from _report import emit  # noqa: E402
 from diarization import TARGET_SEED, folded_distance, rooms_title, source_azimuths, target_recipe, variant
 from farfield.frontend import process
 from farfield.sim.render import render_recipe_scene
-from farfield.target import _EARLY_FROM_S, TargetSelector
+from farfield.target import EARLY_PLAYBACK_FROM_S, TargetSelector
 from scenes import DATA, real_voice_bank
 
 VARIANTS = {"default": {}, "update rule only": {"playback_slot_fraction": 1.0},
@@ -52,14 +52,14 @@ def record(scene) -> tuple[dict, list]:
 
 def zone_shares(scene, sources: dict, updates: list, **settings) -> tuple[dict[str, float], dict[str, float]]:
     """Per source: the share of updates after ``playback_min_s`` in which its direction is in a playback zone; and
-    the same over the updates from ``_EARLY_FROM_S`` (5 s) to ``playback_min_s`` (the stricter early rule)."""
+    the same over the updates from ``EARLY_PLAYBACK_FROM_S`` (5 s) to ``playback_min_s`` (the stricter early rule)."""
     dist = folded_distance(scene.array)
     sel = TargetSelector(**settings)
     hits = {w: dict.fromkeys(sources, 0) for w in ("late", "early")}
     n = dict.fromkeys(hits, 0)
     for t, rows in updates:
         sel.update(rows, t)
-        w = "late" if t >= sel.playback_min_s else "early" if t >= _EARLY_FROM_S else None
+        w = "late" if t >= sel.playback_min_s else "early" if t >= EARLY_PLAYBACK_FROM_S else None
         if w is not None:
             zones, n[w] = sel.playback_zones(t), n[w] + 1
             for name, az in sources.items():

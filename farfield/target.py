@@ -25,7 +25,7 @@ _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue 
 _LABEL_MOVED_DEG = 20.0  # a track farther than this from where it last spoke with a label may be someone else
 _OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
 _OTHERS_MIN = 0.1  # the update rule needs another direction heard in this share of the window's updates
-_EARLY_FROM_S = 5.0  # before playback_min_s, the update rule is judged from this much history on ...
+EARLY_PLAYBACK_FROM_S = 5.0  # before playback_min_s, the update rule is judged from this much history on ...
 _EARLY_FRACTION = 0.6  # ... with a detection rate above this (playback_fraction after) ...
 _EARLY_OVERLAP = 0.3  # ... and an overlap ratio of at least this (playback_overlap after)
 _PLAYBACK_SLOT_S = 1.0  # the time slots of the slot occupancy of playback zones
@@ -331,7 +331,7 @@ class TargetSelector:
         (default: the time of the last update)."""
         now = self._now if now_s is None else float(now_s)
         span = now - self._history[0][0] if self._history else 0.0
-        if span < min(_EARLY_FROM_S, self.playback_min_s):
+        if span < min(EARLY_PLAYBACK_FROM_S, self.playback_min_s):
             return []
         early = span < self.playback_min_s  # stricter tests on a short history
         fraction = max(self.playback_fraction, _EARLY_FRACTION) if early else self.playback_fraction
