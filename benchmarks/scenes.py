@@ -38,9 +38,11 @@ def speech_signal(rng: np.random.Generator, duration_s: float, f: Path) -> np.nd
 
 
 def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float | None, seed: int, duration_s: float = 6.0,
-               min_sep_deg: float = 40.0):
+               min_sep_deg: float = 40.0, lead_in_s: float = 0.0):
     """Talkers 1-2.5 m from an array at 1 m height in a 7 x 6 x 3 m room, at least ``min_sep_deg`` apart, and
-    spherically diffuse noise at ``snr_db`` (``None``: no noise)."""
+    spherically diffuse noise at ``snr_db`` (``None``: no noise). The talkers talk for ``duration_s`` after
+    ``lead_in_s`` of noise alone (the scene lasts both; the same draws as without it, and the same noise level
+    relative to the talkers: ``snr_db`` is over their ``duration_s``)."""
     rng = np.random.default_rng(seed)
     geom = ff.load_array(array)
     room = np.array([7.0, 6.0, 3.0])
@@ -56,9 +58,11 @@ def make_scene(array: str, n_talkers: int, rt60_s: float, snr_db: float | None, 
         d = rng.uniform(1.0, 2.5)
         pos = centre + np.array([d * np.cos(np.deg2rad(a)), d * np.sin(np.deg2rad(a)), rng.uniform(0.2, 0.7)])
         sources.append(SourceSpec(speech_signal(rng, duration_s, files[k]), tuple(np.clip(pos, 0.3, room - 0.3)),
-                                  name=f"t{k}"))
+                                  name=f"t{k}", start_s=lead_in_s))
+    if snr_db is not None:  # render_scene sets the noise against the talkers' mean power over the whole scene
+        snr_db += 10 * np.log10(duration_s / (duration_s + lead_in_s))
     return geom, render_scene(geom, sources, SAMPLE_RATE, room_dim=room, rt60_s=rt60_s, array_position=centre,
-                              snr_db=snr_db, duration_s=duration_s, rng=rng, max_order=25)
+                              snr_db=snr_db, duration_s=duration_s + lead_in_s, rng=rng, max_order=25)
 
 
 # the people in ../shared/data/speech (README): file stems per person; each person's first ENROL_S (or first file)

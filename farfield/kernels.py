@@ -25,7 +25,7 @@ from numba import njit, prange  # noqa: E402
 
 @njit(cache=True, parallel=True)
 def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin, rev_gain,
-                         raw, phat, weight, noise, power, history, frame_offset, emit,
+                         raw, phat, weight, noise, power, history, frame_offset, n_warm, emit,
                          out_raw, out_phat, out_weight, out_noise):  # pragma: no cover
     """Recursive averages of pair cross-spectra, raw and speech-weighted PHAT, with a per-bin noise floor.
 
@@ -42,6 +42,10 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
     * ``raw[k] <- alpha * raw[k] + (1 - alpha) * X_i conj(X_j)`` for all P pairs;
     * ``phat[k] <- alpha * phat[k] + (1 - alpha) * w * X_i conj(X_j) / |X_i conj(X_j)|`` for the n_off pairs;
     * ``weight <- alpha * weight + (1 - alpha) * w``.
+
+    The first ``n_warm`` frames of the stream (``frame_offset + t < n_warm``: those that hold the STFT's zeros
+    before the first sample) leave ``power`` and ``noise`` as they are and get ``w = 0``: a floor started from
+    them sat 1.5 dB low for seconds, and steady noise gave detections until it had risen.
 
     State arrays (raw (P, F), phat (n_off, F), weight, noise, power (F,), history (D, F)) are updated in
     place; ``frame_offset`` is the number of frames processed before this call. After each frame t with
@@ -70,11 +74,16 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
                 else:
                     ur[c], ui[c] = 0.0, 0.0
             pw /= C
-            if power[f] <= 0.0:
+            warm = frame_offset + t < n_warm
+            if warm:
+                pass
+            elif power[f] <= 0.0:
                 power[f] = pw
             else:
                 power[f] = power_alpha * power[f] + (1.0 - power_alpha) * pw
-            if noise[f] <= 0.0 or power[f] < noise[f]:
+            if warm:
+                pass
+            elif noise[f] <= 0.0 or power[f] < noise[f]:
                 noise[f] = power[f]
             else:
                 noise[f] *= noise_rise
@@ -86,7 +95,7 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
                 if rev > floor:
                     floor = rev
             w = 0.0
-            if pw > 1e-30:
+            if pw > 1e-30 and not warm:
                 w = 1.0 - margin * floor / pw
                 if w < 0.0:
                     w = 0.0

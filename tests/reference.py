@@ -4,20 +4,22 @@ import numpy as np
 
 
 def smooth_cross_spectra_ref(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_rise, margin, rev_gain,
-                             raw, phat, weight, noise, power, history, frame_offset, emit):
+                             raw, phat, weight, noise, power, history, frame_offset, n_warm, emit):
     C, F, T = X.shape
     outs = ([], [], [], [])
     for t in range(T):
         pw = np.mean(np.abs(X[:, :, t]) ** 2, axis=0)
-        power[:] = np.where(power <= 0, pw, power_alpha * power + (1 - power_alpha) * pw)
-        noise[:] = np.where((noise <= 0) | (power < noise), power, noise * noise_rise)
+        warm = frame_offset + t < n_warm
+        if not warm:
+            power[:] = np.where(power <= 0, pw, power_alpha * power + (1 - power_alpha) * pw)
+            noise[:] = np.where((noise <= 0) | (power < noise), power, noise * noise_rise)
         floor = noise.copy()
         if history.shape[0]:
             slot = (frame_offset + t) % history.shape[0]
             floor = np.maximum(floor, rev_gain * history[slot])
             history[slot] = power
         with np.errstate(divide="ignore", invalid="ignore"):
-            w = np.where(pw > 1e-30, np.clip(1 - margin * floor / pw, 0, 1), 0.0)
+            w = np.where((pw > 1e-30) & (not warm), np.clip(1 - margin * floor / pw, 0, 1), 0.0)
         weight[:] = alpha * weight + (1 - alpha) * w
         cs = X[pair_i, :, t] * np.conj(X[pair_j, :, t])
         raw[:] = alpha * raw + (1 - alpha) * cs
