@@ -75,18 +75,15 @@ def smooth_cross_spectra(X, pair_i, pair_j, n_off, alpha, power_alpha, noise_ris
                     ur[c], ui[c] = 0.0, 0.0
             pw /= C
             warm = frame_offset + t < n_warm
-            if warm:
-                pass
-            elif power[f] <= 0.0:
-                power[f] = pw
-            else:
-                power[f] = power_alpha * power[f] + (1.0 - power_alpha) * pw
-            if warm:
-                pass
-            elif noise[f] <= 0.0 or power[f] < noise[f]:
-                noise[f] = power[f]
-            else:
-                noise[f] *= noise_rise
+            if not warm:
+                if power[f] <= 0.0:
+                    power[f] = pw
+                else:
+                    power[f] = power_alpha * power[f] + (1.0 - power_alpha) * pw
+                if noise[f] <= 0.0 or power[f] < noise[f]:
+                    noise[f] = power[f]
+                else:
+                    noise[f] *= noise_rise
             floor = noise[f]
             if D > 0:
                 slot = (frame_offset + t) % D
