@@ -447,7 +447,8 @@ class Localizer:
         else:
             self.grid = make_grid(grid, grid_resolution)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
-        self._n_warm = -(-(frame_size - hop_size) // hop_size)  # frames holding the STFT's zeros before the start
+        # frames that hold the STFT's zeros before the first sample (its history starts as latency_samples zeros)
+        self._n_warm = -(-self.stft.latency_samples // hop_size)
         self.frame_size, self.hop_size = frame_size, hop_size
         self.update_every = int(update_every)
         self.max_sources = int(max_sources)

@@ -199,7 +199,7 @@ def test_silence_and_steady_noise_give_no_detections(rng):
 @pytest.mark.parametrize("name", ["respeaker-usb-4mic", "respeaker-4mic-hat", "matrix-voice"])
 def test_steady_diffuse_noise_from_the_first_sample_gives_no_tracks(name):
     """The noise floor starts from the first full STFT frame: started from the first one, half zeros, it sat
-    1.5 dB low, and on these arrays spherically diffuse noise (coherent in the low bins) gave 3-9 tracks in the
+    1.5 dB low, and on these arrays spherically diffuse noise (coherent in the low bins) gave 2-8 tracks in the
     first two seconds."""
     arr = ff.load_array(name)
     noise = 0.01 * diffuse_noise(arr.positions, 4 * SR, SR, rng=np.random.default_rng(1))
