@@ -96,38 +96,35 @@ class TargetSelector:
       quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
       louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
       ``0.5 s`` yet is ranked by its power now;
-    - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock
-      on whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``
-      (not a track that was talking already, such as a TV, nor one heard in the ``trigger_quiet_s`` before the
-      cue: a TV whose speech the localizer lost for a moment, nor one the localizer detected 3 times or more in
-      that time: the VAD's onsets lag by up to a second, so a TV that resumed just before the cue is new to it;
-      with real voices this took the TV's share of the trigger policy's target time from 2.3 to 0.5 % and of the
-      wake word's from 3.3 to 0 % on the benchmark's 8 rooms, right 82.3 -> 83.3 % and 78.8 -> 81.5 %, and on 8
-      held-out rooms with espeak voices trigger 63.1 -> 69.5 % and wake word 59.7 -> 64.4 % right; nor a new
-      track within 20 deg of such a track: the tracker re-identified a source that was talking; on the espeak
-      target rooms of the benchmark this took
-      6 s of wrongly locked target off one scene, where a wall reflection's track was reborn after a cue that the
-      tracker missed the addressee's answer to): that track (the tracker keeps a talker's id
-      through pauses). A wake word is different: its speaker is already talking when the detector fires, so give
-      when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at
-      the wake word's start (the same rules, counted from ``spoken_from_s``; the window from ``end_s``), at once
-      when such a track spoke during the wake word, even if its voice activity has paused by the call (before,
-      a TV presenter who resumed just after the call took such a lock: with real voices the wake word's target
-      was right 83.1 -> 84.8 % of the time and on the TV 2.4 -> 0.7 % over the benchmark's 8 rooms). The
-      lock holds until that track has been silent ``lock_timeout_s``. ``require_trigger=True`` (a wake-word
-      device): nobody is the target outside a lock. Detected onsets lag speech by the tracker's birth and the
-      VAD (0.4-1.1 s in ``benchmarks/diarization.py``); the 1.5 s window keeps a voice that only starts later
-      (there: mostly phantom tracks on a wall reflection of the TV, and other talkers) from taking a lock whose
-      addressee the tracker missed. After a cue (not a wake word), for ``trigger_settle_s`` after the lock is
-      taken, a louder voice that answers the cue as well (same rules) takes it over: a reflection's track is
-      sometimes born a moment before the addressee's own, and it is quieter (on the 8 target rooms of the
-      benchmark, and 8 others, this raised the time the target was right from 83 to 87 % and from 73 to 80 %;
-      after a wake word, whose speaker was already talking, it let the TV take locks: 74 -> 66 %). Not a track
-      the tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant of
-      5 s), though: a TV that the diarizer had not heard speak for a moment answered a cue that way and kept the
-      lock for 8 s (with real voices the trigger's target was right 81.2 -> 86.5 % of the time and on the TV
-      6.5 -> 0.5 %, with espeak voices 83.2 -> 82.5 %, over the benchmark's 8 rooms: chosen on them, not
-      held out). ``trigger_settle_s=0`` turns it off.
+    - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock on
+      whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s`` (not a track
+      that was talking already, such as a TV, nor one heard in the ``trigger_quiet_s`` before the cue: a TV whose speech
+      the localizer lost for a moment, nor one the localizer detected 3 times or more in that time: the VAD's onsets lag
+      by up to a second, so a TV that resumed just before the cue is new to it; with real voices this took the TV's
+      share of the trigger policy's target time from 2.3 to 0.5 % and of the wake word's from 3.3 to 0 % on the
+      benchmark's 8 rooms, right 82.3 -> 83.3 % and 78.8 -> 81.5 %, and on 8 held-out rooms with espeak voices trigger
+      63.1 -> 69.5 % and wake word 59.7 -> 64.4 % right; nor a new track within 20 deg of such a track: the tracker
+      re-identified a source that was talking; on the espeak target rooms of the benchmark this took 6 s of wrongly
+      locked target off one scene, where a wall reflection's track was reborn after a cue that the tracker missed the
+      addressee's answer to): that track (the tracker keeps a talker's id through pauses). A wake word is different: its
+      speaker is already talking when the detector fires, so give when it began, ``trigger(end_s,
+      spoken_from_s=start_s)``: the lock goes to whoever started speaking at the wake word's start (the same rules,
+      counted from ``spoken_from_s``; the window from ``end_s``), at once when such a track spoke during the wake word,
+      even if its voice activity has paused by the call (before, a TV presenter who resumed just after the call took
+      such a lock: with real voices the wake word's target was right 83.1 -> 84.8 % of the time and on the TV 2.4 ->
+      0.7 % over the benchmark's 8 rooms). The lock holds until that track has been silent ``lock_timeout_s``.
+      ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. Detected onsets lag speech by
+      the tracker's birth and the VAD (0.4-1.1 s in ``benchmarks/diarization.py``); the 1.5 s window keeps a voice that
+      only starts later (there: mostly phantom tracks on a wall reflection of the TV, and other talkers) from taking a
+      lock whose addressee the tracker missed. After a cue (not a wake word), for ``trigger_settle_s`` after the lock is
+      taken, a louder voice that answers the cue as well (same rules) takes it over: a reflection's track is sometimes
+      born a moment before the addressee's own, and it is quieter (on the 8 target rooms of the benchmark, and 8 others,
+      this raised the time the target was right from 83 to 87 % and from 73 to 80 %; after a wake word, whose speaker
+      was already talking, it let the TV take locks: 74 -> 66 %). Not a track the tracker reported in more than 60 % of
+      the updates of the seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not heard
+      speak for a moment answered a cue that way and kept the lock for 8 s (with real voices the trigger's target was
+      right 81.2 -> 86.5 % of the time and on the TV 6.5 -> 0.5 %, with espeak voices 83.2 -> 82.5 %, over the
+      benchmark's 8 rooms: chosen on them, not held out). ``trigger_settle_s=0`` turns it off.
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
@@ -243,8 +240,8 @@ class TargetSelector:
         self._last_spoke: dict[int, float] = {}  # when each track was last seen speaking
         self._prev_end: dict[int, float] = {}  # when each track's run before the latest one was last heard
         self._busy: set[int] = set()  # tracks that spoke within trigger_quiet_s before the last cue
-        self._detected: dict[int, deque] = {}  # per track: times of its recent detections (not coasting rows)
         self._busy_dirs: list[complex] = []  # their smoothed directions at the cue
+        self._detected: dict[int, deque] = {}  # per track: times of its recent detections (not coasting rows)
         # per localizer update: (time_s, per 5-deg bin: detection within playback_width_deg, detection >= 30 deg
         # away); and their running sums over the window
         self._history: deque = deque()

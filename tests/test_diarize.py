@@ -404,8 +404,9 @@ def test_trigger_skips_a_tv_that_paused_just_before_the_cue():
 def test_trigger_skips_a_tv_the_localizer_detected_before_the_cue(monkeypatch):
     """A TV's voice activity pauses from 0.2 s and only resumes 0.3 s after the cue at 2.0 s (the VAD's onsets lag),
     while the localizer detects the TV's track all along: it was making sound, so the lock goes to the person who
-    answers at 2.5 s. Without the detection rule the TV's resumed speech takes the lock."""
-    def run():
+    answers at 2.5 s. Without the detection rule, or when the tracker only coasted the TV's track through that time
+    (rows without a detection), the TV's resumed speech takes the lock."""
+    def run(detected=True):
         sel = TargetSelector(require_trigger=True, trigger_settle_s=0.0)
         track = None
         for k in range(120):
@@ -414,9 +415,11 @@ def test_trigger_skips_a_tv_the_localizer_detected_before_the_cue(monkeypatch):
                 sel.trigger(t)
             person = t >= 2.5
             sel.observe({**({1: None} if not 0.2 <= t < 2.3 else {}), **({2: None} if person else {})}, t)
-            track = sel.update(rows(t, (1, 270.0, -20.0), *(((2, 90.0, -30.0),) if person else ())), t) or track
+            tv = TrackRow(t, 1, 270.0, 0.0, -20.0, detected or not 0.2 <= t < 2.3)
+            track = sel.update([tv, *rows(t, *(((2, 90.0, -30.0),) if person else ()))], t) or track
         return track
     assert run() == 2
+    assert run(detected=False) == 1
     monkeypatch.setattr("farfield.target._SOUNDING_HITS", 10**6)
     assert run() == 1
 
