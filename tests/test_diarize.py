@@ -16,6 +16,20 @@ def rows(t, *spec):
     return [TrackRow(t, tid, az, 0.0, p) for tid, az, p in spec]
 
 
+def run_cue(sel, n_updates, cue_at, scene):
+    """Feed ``sel`` ``n_updates`` updates at 30 per second, with a cue (``sel.trigger``) at update ``cue_at``;
+    ``scene(t) -> (speaking tracks, rows)``. Returns the last target track that was not ``None``."""
+    track = None
+    for k in range(n_updates):
+        t = k / 30
+        if k == cue_at:
+            sel.trigger(t)
+        speaking, now = scene(t)
+        sel.observe(speaking, t)
+        track = sel.update(now, t) or track
+    return track
+
+
 def test_playback_zone_is_never_the_target():
     sel = TargetSelector()
     target = None
@@ -407,17 +421,12 @@ def test_trigger_skips_a_tv_the_localizer_detected_before_the_cue(monkeypatch):
     answers at 2.5 s. Without the detection rule, or when the tracker only coasted the TV's track through that time
     (rows without a detection), the TV's resumed speech takes the lock."""
     def run(detected=True):
-        sel = TargetSelector(require_trigger=True, trigger_settle_s=0.0)
-        track = None
-        for k in range(120):
-            t = k / 30
-            if k == 60:
-                sel.trigger(t)
-            person = t >= 2.5
-            sel.observe({**({1: None} if not 0.2 <= t < 2.3 else {}), **({2: None} if person else {})}, t)
-            tv = TrackRow(t, 1, 270.0, 0.0, -20.0, detected or not 0.2 <= t < 2.3)
-            track = sel.update([tv, *rows(t, *(((2, 90.0, -30.0),) if person else ()))], t) or track
-        return track
+        def scene(t):
+            person, tv_heard = t >= 2.5, not 0.2 <= t < 2.3
+            tv = TrackRow(t, 1, 270.0, 0.0, -20.0, detected or tv_heard)
+            return ({**({1: None} if tv_heard else {}), **({2: None} if person else {})},
+                    [tv, *rows(t, *(((2, 90.0, -30.0),) if person else ()))])
+        return run_cue(TargetSelector(require_trigger=True, trigger_settle_s=0.0), 120, 60, scene)
     assert run() == 2
     assert run(detected=False) == 1
     monkeypatch.setattr("farfield.target._SOUNDING_HITS", 10**6)
@@ -429,17 +438,12 @@ def test_trigger_skips_a_new_track_where_a_talking_one_was(monkeypatch):
     born 2 deg away and speaks first after the cue). The person who answers at 90 deg gets the lock; with the
     direction rule off (a new track is never busy) the reborn track would take it."""
     def run():
-        sel = TargetSelector(require_trigger=True, trigger_settle_s=0.0)
-        track = None
-        for k in range(90):
-            t = k / 30
-            if k == 30:
-                sel.trigger(t)
+        def scene(t):
             ghost = (1, 280.0, -20.0) if t < 1.0 else (3, 282.0, -20.0)
             person = t >= 1.5
-            sel.observe({ghost[0]: None, **({2: None} if person else {})}, t)
-            track = sel.update(rows(t, ghost, *(((2, 90.0, -30.0),) if person else ())), t) or track
-        return track
+            return ({ghost[0]: None, **({2: None} if person else {})},
+                    rows(t, ghost, *(((2, 90.0, -30.0),) if person else ())))
+        return run_cue(TargetSelector(require_trigger=True, trigger_settle_s=0.0), 90, 30, scene)
     assert run() == 2
     monkeypatch.setattr("farfield.target._BUSY_DEG", -1.0)
     assert run() == 3
