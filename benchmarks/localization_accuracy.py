@@ -9,6 +9,10 @@ Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading 
 spherically diffuse noise, for 4-, 6- and 8-mic circular arrays. Per localizer update an active talker counts
 as found when an estimate is within 10 degrees of azimuth; MAE is over found talkers.
 
+A second table splits the tracks' misses: how long after a talker starts a track is first on them (acquisition,
+median and mean over talkers, seconds), and the share of active (talker, update) pairs missed before that, missed
+later with a track 10-20 degrees off, and missed later with no track within 20 degrees.
+
 Columns: farfield tracks (what tracks.csv holds), farfield detections (per-update localizer output),
 pyroomacoustics SRP and NormMUSIC run on the same STFT frames (the same 8-frame window farfield's smoothing
 spans), the same circle grid and band, and told the true number of talkers (an advantage farfield does not get).
@@ -61,6 +65,19 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float | None, seed: i
     return out
 
 
+def _split(scores: list) -> str:
+    """Acquisition time (median and mean over talkers found at all; seconds) and the shares of active
+    (talker, update) pairs found (the recall of the table above), missed before the talker's first track, off by
+    10-20 deg, and absent; shares are per room, then averaged over rooms as the recall is."""
+    acq = np.array([a for s in scores for a in s.acquisition_s])
+    acq = acq[~np.isnan(acq)]
+    shares = np.mean([[s.recall] + [getattr(s, k) / max(s.n_active, 1) for k in ("missed_early", "missed_off",
+                                                                                "missed_absent")]
+                      for s in scores], axis=0)
+    acq_text = f"{np.median(acq):6.2f} {np.mean(acq):6.2f}" if acq.size else f"{'-':>6s} {'-':>6s}"
+    return f"{acq_text} | " + " ".join(f"{v:5.3f}" for v in shares[:3]) + f" {shares[3]:6.3f}"
+
+
 def _snr(text: str) -> float | None:
     """``--snr`` values: dB, or ``none`` for no noise at all."""
     return None if text.lower() == "none" else float(text)
@@ -104,6 +121,7 @@ def main() -> None:
     emit(f"{'':24s}| " + " | ".join(f"{'MAE':>6s} {'recall':>6s} {'false':>6s}" for _ in methods))
     goal = {m: [] for m in methods}
     allr = {m: [] for m in methods}
+    misses = []  # per cell: its label and the tracks' scores
     options = dict(args.localizer)  # Localizer options
     t0 = time.time()
     for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), talkers, rt60s, snrs):
@@ -121,7 +139,14 @@ def main() -> None:
             mae = np.nanmean([s.mae_deg for s in acc[m]])
             row.append(f"{mae:6.1f} {np.mean([s.recall for s in acc[m]]):6.2f} "
                        f"{np.mean([s.false_per_frame for s in acc[m]]):6.2f}")
-        emit(f"{label:6s} {n:4d} {rt60:5.1f} {'none' if snr is None else f'{snr:4.0f}'} | " + " | ".join(row))
+        cell = f"{label:6s} {n:4d} {rt60:5.1f} {'none' if snr is None else f'{snr:4.0f}'}"
+        emit(f"{cell} | " + " | ".join(row))
+        misses.append((cell, acc["tracks"]))
+    emit(f"\ntracks: where the misses are (shares of active talker-updates)\n{'array':6s} {'talk':>4s} {'RT60':>5s} "
+         f"{'SNR':>4s} | {'acquisition s':>13s} | {'found':>5s} {'early':>5s} {'off':>5s} {'absent':>6s}")
+    emit(f"{'':24s}| {'median':>6s} {'mean':>6s} |")
+    for cell, scores in misses + [("goal conditions", goal["tracks"]), ("all conditions", allr["tracks"])]:
+        emit(f"{cell:22s} | {_split(scores)}")
     for name, d in (("goal conditions (<= 2 talkers, RT60 <= 0.6 s, SNR >= 10 dB)", goal), ("all conditions", allr)):
         emit(f"\n{name}:")
         for m in methods:

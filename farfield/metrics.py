@@ -16,6 +16,10 @@ class DOAScores:
 
     mae_deg: mean absolute azimuth error of found sources; recall: found / active (source, frame) pairs;
     false_per_frame: estimates not matched to an active source, per frame; n_frames: frames scored.
+    Where the misses are: acquisition_s: per source, seconds from its first active frame to the first frame it is
+    found in (nan: never found); the missed active (source, frame) pairs split into missed_early (before the
+    source was first found), missed_off (later, with an estimate within twice the threshold: found, but off) and
+    missed_absent (later, no estimate that near).
     """
 
     mae_deg: float
@@ -23,6 +27,10 @@ class DOAScores:
     false_per_frame: float
     n_frames: int
     n_active: int
+    acquisition_s: tuple[float, ...] = ()
+    missed_early: int = 0
+    missed_off: int = 0
+    missed_absent: int = 0
 
 
 def match_azimuths(true_az: np.ndarray, est_az: np.ndarray,
@@ -47,6 +55,10 @@ def score_doa(times_s: np.ndarray, estimates: list[np.ndarray], true_az: np.ndar
         active: ``(S, T)`` bool, source active at the frame.
     """
     errs, found, n_active, false, n_frames = [], 0, 0, 0, 0
+    S = true_az.shape[0]
+    onset = np.full(S, np.nan)  # time of each source's first active frame, and of the first found one
+    first_found = np.full(S, np.nan)
+    early = off = absent = 0
     for t in range(len(times_s)):
         act = np.flatnonzero(active[:, t])
         est = np.asarray(estimates[t], dtype=float)
@@ -58,8 +70,22 @@ def score_doa(times_s: np.ndarray, estimates: list[np.ndarray], true_az: np.ndar
         found += len(m)
         errs += [e for _, _, e in m]
         false += est.size - len(m)
+        hit = set(act[i] for i, _, _ in m)
+        for s in act:
+            if np.isnan(onset[s]):
+                onset[s] = times_s[t]
+            if s in hit:
+                if np.isnan(first_found[s]):
+                    first_found[s] = times_s[t]
+            elif np.isnan(first_found[s]):
+                early += 1
+            elif est.size and np.min(azimuth_difference_deg(true_az[s, t], est)) <= 2 * threshold_deg:
+                off += 1
+            else:
+                absent += 1
+    acquisition = tuple(float(f - o) for f, o in zip(first_found, onset) if not np.isnan(o))
     return DOAScores(float(np.mean(errs)) if errs else float("nan"), found / max(n_active, 1),
-                     false / max(n_frames, 1), n_frames, n_active)
+                     false / max(n_frames, 1), n_frames, n_active, acquisition, early, off, absent)
 
 
 def tracks_per_frame(rows, times_s: np.ndarray) -> list[np.ndarray]:

@@ -1,11 +1,32 @@
-"""Scoring functions: SI-SDR and DER (against pyannote.metrics when installed)."""
+"""Scoring functions: DOA scores, SI-SDR and DER (against pyannote.metrics when installed)."""
 
 import warnings
 
 import numpy as np
 import pytest
 
-from farfield.metrics import diarization_error_rate, match_streams, si_sdr
+from farfield.metrics import diarization_error_rate, match_streams, score_doa, si_sdr
+
+
+def test_score_doa_hand_computed_with_where_the_misses_are():
+    times = np.arange(6) * 0.1
+    true_az = np.array([[10.0] * 6, [100.0] * 6])
+    active = np.array([[1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1]], bool)
+    est = [np.array([]), np.array([50.0]), np.array([11.0, 50.0]), np.array([25.0, 101.0]), np.array([]),
+           np.array([12.0, 359.0 - 261.0])]
+    sc = score_doa(times, est, true_az, active)
+    # found: source 0 at 0.2 and 0.5 s, source 1 at 0.3 and 0.5 s (98 deg: 2 deg off); 11 active pairs
+    assert sc.n_active == 11 and sc.n_frames == 6
+    assert sc.recall == pytest.approx(4 / 11) and sc.mae_deg == pytest.approx((1 + 1 + 2 + 2) / 4)
+    assert sc.false_per_frame == pytest.approx(3 / 6)  # 50 (twice) and 25 match nothing
+    assert sc.acquisition_s == pytest.approx((0.2, 0.2))
+    # before first found: source 0 at 0.0 and 0.1 s, source 1 at 0.1 and 0.2 s; 25 deg is 15 deg off source 0
+    # (within twice the 10-deg threshold); nothing at 0.4 s
+    assert (sc.missed_early, sc.missed_off, sc.missed_absent) == (4, 1, 2)
+    assert sc.missed_early + sc.missed_off + sc.missed_absent == sc.n_active - round(sc.recall * sc.n_active)
+    never = score_doa(times, [np.array([]) for _ in times], true_az, active)
+    assert len(never.acquisition_s) == 2 and all(np.isnan(never.acquisition_s))  # active, never found
+    assert never.missed_early == 11
 
 
 def test_si_sdr_scale_invariant_and_known_value(rng):
