@@ -13,7 +13,7 @@ def test_score_doa_hand_computed_with_where_the_misses_are():
     true_az = np.array([[10.0] * 6, [100.0] * 6])
     active = np.array([[1, 1, 1, 1, 1, 1], [0, 1, 1, 1, 1, 1]], bool)
     est = [np.array([]), np.array([50.0]), np.array([11.0, 50.0]), np.array([25.0, 101.0]), np.array([]),
-           np.array([12.0, 359.0 - 261.0])]
+           np.array([12.0, 98.0])]
     sc = score_doa(times, est, true_az, active)
     # found: source 0 at 0.2 and 0.5 s, source 1 at 0.3 and 0.5 s (98 deg: 2 deg off); 11 active pairs
     assert sc.n_active == 11 and sc.n_frames == 6
