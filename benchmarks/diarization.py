@@ -305,9 +305,9 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
 
 
 def _settings(frontend: dict | None) -> str:
-    """Report-title suffix naming non-default separator and localizer options."""
+    """Report-title suffix naming non-default separator, localizer and tracker options."""
     parts = [f"{part}: " + ", ".join(f"{k}={v!r}" for k, v in frontend[f"{part}_options"].items())
-             for part in ("separator", "localizer") if (frontend or {}).get(f"{part}_options")]
+             for part in ("separator", "localizer", "tracker") if (frontend or {}).get(f"{part}_options")]
     return f" ({'; '.join(parts)})" if parts else ""
 
 
@@ -364,6 +364,9 @@ def main() -> None:
     ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Localizer option instead of its default, e.g. weak_free_weight=0.1 (repeatable); the "
                          "one-core real-time factor keeps the defaults")
+    ap.add_argument("--tracker", action="append", default=[], metavar="NAME=VALUE", type=option,
+                    help="a Tracker option instead of its default, e.g. measurement_noise_deg=12 (repeatable); the "
+                         "one-core real-time factor keeps the defaults")
     ap.add_argument("--target-seed", type=int, default=TARGET_SEED,
                     help=f"recipe seed of the target-selection rooms (default {TARGET_SEED}, the rooms the selector's "
                          f"settings were chosen on; another seed gives held-out rooms)")
@@ -373,7 +376,7 @@ def main() -> None:
                          "rooms use 40; 40 cannot place every room of the recipe)")
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
-                "localizer_options": dict(args.localizer)}
+                "localizer_options": dict(args.localizer), "tracker_options": dict(args.tracker)}
     rooms = (args.target_seed, args.min_separation)  # which target-selection rooms
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()

@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--first-seed 0] [--no-peers]
        [--talkers N ...] [--rt60 S ...] [--snr DB|none ...] [--lead-in S] [--localizer NAME=VALUE ...]
-       [--out FILE]
+       [--tracker NAME=VALUE ...] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
@@ -40,9 +40,11 @@ BAND = (300.0, 6000.0)
 
 
 def evaluate(array: str, n_talkers: int, rt60: float, snr: float | None, seed: int, pra_every: int,
-             peers: bool = True, lead_in_s: float = 0.0, **localizer_options) -> dict:
+             peers: bool = True, lead_in_s: float = 0.0, tracker_options: dict | None = None,
+             **localizer_options) -> dict:
     geom, sc = make_scene(array, n_talkers, rt60, snr, seed, lead_in_s=lead_in_s)
-    res = ff.localize(sc.mix, SAMPLE_RATE, geom, grid="circle", freq_range=BAND, **localizer_options)
+    res = ff.localize(sc.mix, SAMPLE_RATE, geom, grid="circle", freq_range=BAND, tracker_options=tracker_options,
+                      **localizer_options)
     times = np.array([f.time_s for f in res.frames])
     act = activity_at(sc.activity, times, SAMPLE_RATE)
     true_az = np.repeat(sc.azimuth_deg[:, None], len(times), axis=1)
@@ -94,6 +96,8 @@ def main() -> None:
     ap.add_argument("--localizer", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Localizer option instead of its default, e.g. refine_sources=False or dominance_fit=0.6 "
                          "(repeatable)")
+    ap.add_argument("--tracker", action="append", default=[], metavar="NAME=VALUE", type=option,
+                    help="a Tracker option instead of its default, e.g. measurement_noise_deg=12 (repeatable)")
     ap.add_argument("--talkers", action="append", type=int, metavar="N",
                     help="only these talker counts (repeatable; default 1, 2 and 3)")
     ap.add_argument("--rt60", action="append", type=float, metavar="S",
@@ -128,7 +132,7 @@ def main() -> None:
         acc = {m: [] for m in methods}
         for seed in range(args.first_seed, args.first_seed + seeds):
             r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, not args.no_peers, args.lead_in,
-                         **options)
+                         dict(args.tracker), **options)
             for m in methods:
                 acc[m].append(r[m])
                 allr[m].append(r[m])
@@ -159,7 +163,8 @@ def main() -> None:
     emit(f"\n({seeds} rooms per condition, rooms {args.first_seed}-{args.first_seed + seeds - 1}, "
          f"{time.time() - t0:.0f} s; {peers}; "
          f"{f'{args.lead_in:g} s of noise alone first; ' if args.lead_in else ''}Localizer options: "
-         f"{', '.join(f'{k}={v!r}' for k, v in options.items()) or 'defaults'})")
+         f"{', '.join(f'{k}={v!r}' for k, v in options.items()) or 'defaults'}"
+         f"{''.join(f'; Tracker option {k}={v!r}' for k, v in args.tracker)})")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")
