@@ -127,12 +127,13 @@ def main() -> None:
     allr = {m: [] for m in methods}
     misses = []  # per cell: its label and the tracks' scores
     options = dict(args.localizer)  # Localizer options
+    tracker = dict(args.tracker)  # Tracker options
     t0 = time.time()
     for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), talkers, rt60s, snrs):
         acc = {m: [] for m in methods}
         for seed in range(args.first_seed, args.first_seed + seeds):
             r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, not args.no_peers, args.lead_in,
-                         dict(args.tracker), **options)
+                         tracker, **options)
             for m in methods:
                 acc[m].append(r[m])
                 allr[m].append(r[m])
@@ -164,7 +165,7 @@ def main() -> None:
          f"{time.time() - t0:.0f} s; {peers}; "
          f"{f'{args.lead_in:g} s of noise alone first; ' if args.lead_in else ''}Localizer options: "
          f"{', '.join(f'{k}={v!r}' for k, v in options.items()) or 'defaults'}"
-         f"{''.join(f'; Tracker option {k}={v!r}' for k, v in args.tracker)})")
+         f"{''.join(f'; Tracker option {k}={v!r}' for k, v in tracker.items())})")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")
