@@ -53,6 +53,16 @@ def arrays_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
     console.print(t)
 
 
+STILL_TALKERS_HELP = ("Tracker settings for talkers who stay put (seated meetings, a desk robot): steadier tracks, "
+                      "but walking talkers are followed late (farfield.STILL_TALKERS).")
+
+
+def _tracker_options(still_talkers: bool) -> dict:
+    from .track import STILL_TALKERS
+
+    return dict(STILL_TALKERS) if still_talkers else {}
+
+
 def _localizer_options(method: str, grid: str, max_sources: int, freq_min: float, freq_max: float) -> dict:
     return {"method": method, "grid": grid, "max_sources": max_sources, "freq_range": (freq_min, freq_max)}
 
@@ -81,6 +91,7 @@ def localize_cmd(
     freq_min: float = typer.Option(300.0, help="Lowest frequency used, Hz."),
     freq_max: float = typer.Option(6000.0, help="Highest frequency used, Hz."),
     channels_are_mics: bool = typer.Option(False, help="The file holds only the mics, in profile order."),
+    still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize and track sources in a recording; write OUT/tracks.csv
     (time_s,track_id,azimuth_deg,elevation_deg,power_db; one row per active track per frame)."""
@@ -92,7 +103,8 @@ def localize_cmd(
         geom = load_array(array)
         rec, sr = read_audio(input)
         x = mic_signals(rec, geom, channels_are_mics=channels_are_mics)
-        res = localize(x, sr, geom, **_localizer_options(method, grid, max_sources, freq_min, freq_max))
+        res = localize(x, sr, geom, tracker_options=_tracker_options(still_talkers),
+                       **_localizer_options(method, grid, max_sources, freq_min, freq_max))
     except (ProfileError, ValueError, FileNotFoundError, TypeError) as e:
         _fail(str(e))
     path = write_tracks_csv(res.tracks, out / "tracks.csv")
@@ -135,6 +147,7 @@ def process_cmd(
                                       "the target locks on whoever starts speaking next. START-END (seconds): a wake "
                                       "word heard then; the target locks on whoever said it. Repeatable. With cues, "
                                       "nobody is the target outside a lock."),
+    still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
     length as the input, aligned with it), OUT/target.wav (the target speaker's stream), OUT/diarization.rttm,
@@ -177,7 +190,7 @@ def process_cmd(
                              "drop --no-diarize")
         res = process(x, sr, geom, separation=separation, block_size=block_size, dereverb=dereverb,
                       separator_options={"postfilter": postfilter}, triggers=[_parse_cue(c) for c in trigger],
-                      **extra)
+                      tracker_options=_tracker_options(still_talkers), **extra)
     except (ProfileError, ValueError, FileNotFoundError, TypeError, ImportError, RuntimeError) as e:
         _fail(str(e))
     (out / "streams").mkdir(parents=True, exist_ok=True)
@@ -243,6 +256,7 @@ def listen_cmd(
                                  "speaker; also writes diarization.rttm, target.rttm and events.jsonl (the whole "
                                  "chain then takes about 0.3 of a core: benchmarks/results/diarization.txt)."),
     embeddings: bool = typer.Option(True, help="With --diarize: voice embeddings (torch + resemblyzer)."),
+    still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Live view of the tracked talkers (direction, level, speaker, target, dropped blocks) from an array or a
     replay; on exit (end of replay, --seconds or Ctrl-C) writes the same files as `farfield process`."""
@@ -267,7 +281,8 @@ def listen_cmd(
         from .diarize import OnlineDiarizer
 
         dia = OnlineDiarizer(sample_rate, embeddings=embeddings)
-    fe = Frontend(geom, sample_rate, separation=separation, diarizer=dia)
+    fe = Frontend(geom, sample_rate, separation=separation, diarizer=dia,
+                  tracker_options=_tracker_options(still_talkers))
     rows, latest, n = [], {}, 0
     segments, events = [], []
     streams: dict[int, list] = {}

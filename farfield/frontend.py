@@ -268,7 +268,7 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     target_segs = target_segments(segments, events, n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
                 "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method,
-                "grid": fe.localizer.grid.kind,
+                "grid": fe.localizer.grid.kind, "tracker_options": dict(frontend_options.get("tracker_options") or {}),
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}
     return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings, segments, events,
                          target_segs)

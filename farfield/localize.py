@@ -749,5 +749,6 @@ def localize(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, 
             rows += tracker.update(fr)
     settings = {"method": loc.method, "grid": loc.grid.kind, "grid_points": loc.grid.n_points,
                 "frame_size": loc.frame_size, "hop_size": loc.hop_size, "update_every": loc.update_every,
-                "frame_period_s": loc.frame_period_s, **localizer_options}
+                "frame_period_s": loc.frame_period_s, "tracker_options": dict(tracker_options or {}),
+                **localizer_options}
     return LocalizationResult(frames, rows, sr, geom, settings)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import soundfile as sf
 from conftest import plane_wave
@@ -39,6 +41,34 @@ def test_localize_writes_tracks_csv(tmp_path, rng):
     assert all(abs(((x.azimuth_deg - 250) + 180) % 360 - 180) < 5 for x in rows)
     times = sorted({x.time_s for x in rows})
     assert np.median(np.diff(times)) <= 0.1  # at least 10 frames per second
+
+
+def test_still_talkers_reaches_the_tracker(tmp_path, rng, monkeypatch):
+    """--still-talkers gives the tracker farfield.STILL_TALKERS (localize, process), and process's summary.json
+    says so."""
+    from farfield.track import Tracker
+
+    made = []
+    init = Tracker.__init__
+
+    def spy(self, **kw):
+        made.append(kw)
+        init(self, **kw)
+
+    monkeypatch.setattr(Tracker, "__init__", spy)
+    arr = ff.load_array("respeaker-6mic-hat")
+    sr = 16000
+    wav = tmp_path / "in.wav"
+    sf.write(str(wav), (plane_wave(arr, 60, 0, 2 * sr, sr, rng) * 0.1).T, sr)
+    common = ["--array", arr.name, "--channels-are-mics"]
+    for cmd, extra in (("localize", []), ("process", ["--no-diarize"])):
+        for flag in ([], ["--still-talkers"]):
+            out = tmp_path / f"{cmd}{len(flag)}"
+            r = runner.invoke(app, [cmd, str(wav), "--out", str(out), *common, *extra, *flag])
+            assert r.exit_code == 0, r.output
+            assert all((made[-1].get(k) == v) == bool(flag) for k, v in ff.STILL_TALKERS.items()), made[-1]
+    settings = json.loads((tmp_path / "process1" / "summary.json").read_text())["settings"]
+    assert settings["tracker_options"] == ff.STILL_TALKERS
 
 
 def test_localize_errors_are_clear(tmp_path):

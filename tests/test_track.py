@@ -68,12 +68,14 @@ def test_moving_talker_is_followed():
     assert abs(((rows[-1][0].azimuth_deg - az[-1]) + 180) % 360 - 180) < 5
 
 
+@pytest.mark.parametrize("options", [{"measurement_noise_deg": 12.0}, ff.STILL_TALKERS])
 @pytest.mark.parametrize("seed", range(4))
-def test_scattered_detections_of_one_talker_keep_one_steady_track(seed):
+def test_scattered_detections_of_one_talker_keep_one_steady_track(seed, options):
     """Detections of a still talker scattered by 8 deg (a quieter talker's in a reverberant room), with
-    measurement_noise_deg 12: one track, close to the talker. With the default 4 the filter chases the scatter, and a
-    detection outside the gate starts a second track in three of these four runs."""
-    tr = ff.Tracker(frame_period_s=DT, measurement_noise_deg=12.0)
+    measurement_noise_deg 12 (alone, and in farfield.STILL_TALKERS): one track, close to the talker. With the default
+    4 the filter chases the scatter, and a detection outside the gate starts a second track in three of these four
+    runs."""
+    tr = ff.Tracker(frame_period_s=DT, **options)
     rng = np.random.default_rng(seed)
     rows = [tr.update(frame(k * DT, [100.0], rng, noise_deg=8.0)) for k in range(150)]
     later = [r for rr in rows[30:] for r in rr]
