@@ -44,8 +44,8 @@ def test_localize_writes_tracks_csv(tmp_path, rng):
 
 
 def test_still_talkers_reaches_the_tracker(tmp_path, rng, monkeypatch):
-    """--still-talkers gives the tracker farfield.STILL_TALKERS (localize, process), and process's summary.json
-    says so."""
+    """--still-talkers gives the tracker farfield.STILL_TALKERS (localize, process, listen), and process's
+    summary.json says so."""
     from farfield.track import Tracker
 
     made = []
@@ -60,11 +60,12 @@ def test_still_talkers_reaches_the_tracker(tmp_path, rng, monkeypatch):
     sr = 16000
     wav = tmp_path / "in.wav"
     sf.write(str(wav), (plane_wave(arr, 60, 0, 2 * sr, sr, rng) * 0.1).T, sr)
-    common = ["--array", arr.name, "--channels-are-mics"]
-    for cmd, extra in (("localize", []), ("process", ["--no-diarize"])):
+    file_args = [str(wav), "--array", arr.name, "--channels-are-mics"]
+    for cmd, args in (("localize", file_args), ("process", [*file_args, "--no-diarize"]),
+                      ("listen", ["--array", arr.name, "--replay", str(wav), "--no-realtime"])):
         for flag in ([], ["--still-talkers"]):
             out = tmp_path / f"{cmd}{len(flag)}"
-            r = runner.invoke(app, [cmd, str(wav), "--out", str(out), *common, *extra, *flag])
+            r = runner.invoke(app, [cmd, *args, "--out", str(out), *flag])
             assert r.exit_code == 0, r.output
             assert all((made[-1].get(k) == v) == bool(flag) for k, v in ff.STILL_TALKERS.items()), made[-1]
     settings = json.loads((tmp_path / "process1" / "summary.json").read_text())["settings"]
