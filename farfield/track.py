@@ -162,7 +162,8 @@ class Tracker:
             its 9 s on the TV; on seed 6 espeak enrolled 41.6 -> 50.9 %, real-voice wake word 85.3 -> 88.8 % and
             nearest 43.1 -> 34.0 %. So the default stays 4. With ``max_gate_growth_deg=5`` as well (its steady-state
             gate then about as narrow as at 4 deg) target selection moved both ways again (README, Status). With
-            ``speed_deg_s=3`` as well it gains on most measures (not meeting DER, nor walking talkers): :data:`STILL_TALKERS`.
+            ``speed_deg_s=3`` as well it gains on most measures (not meeting DER, nor walking talkers):
+            :data:`STILL_TALKERS`.
         merge_deg, merge_s: when two confirmed tracks stay within ``merge_deg`` of each other for ``merge_s``
             seconds, one is dropped: a dormant one before an active one, else the younger (one talker split
             in two; crossing talkers pass quicker).
