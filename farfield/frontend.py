@@ -49,7 +49,8 @@ class Frontend:
     Args:
         array: geometry, profile name or TOML path.
         sample_rate: Hz.
-        frame_size, hop_size: STFT sizes shared by localizer and separator.
+        frame_size, hop_size: STFT sizes of the separator, and of the localizer unless ``localizer_options`` give
+            it a ``frame_size`` of its own (then a second analysis feeds it, with the same hop).
         separation: a separation method (see :mod:`farfield.separate`) or ``None`` for tracks only.
         target: the target policy (``update(rows, time_s) -> track_id``); :class:`~farfield.target.LoudestTalker`
             by default, :class:`~farfield.target.TargetSelector` by default with a diarizer.
@@ -66,8 +67,16 @@ class Frontend:
         self.array = load_array(array)
         self.sample_rate = check_sample_rate(sample_rate)
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
-        self.localizer = Localizer(self.array, self.sample_rate, frame_size=frame_size, hop_size=hop_size,
-                                   **(localizer_options or {}))
+        loc_options = dict(localizer_options or {})
+        loc_frame = int(loc_options.pop("frame_size", frame_size))
+        if int(loc_options.pop("hop_size", hop_size)) != hop_size:
+            raise ValueError(f"the localizer's hop_size must be the front end's ({hop_size}): its updates steer "
+                             f"the beams frame by frame")
+        self.localizer = Localizer(self.array, self.sample_rate, frame_size=loc_frame, hop_size=hop_size,
+                                   **loc_options)
+        # a longer localizer frame needs its own analysis; with the same hop its frame t ends where the
+        # separator's frame t ends, so updates and beams stay in step
+        self._loc_stft = None if loc_frame == frame_size else StreamingSTFT(self.array.n_mics, loc_frame, hop_size)
         self.tracker = Tracker(frame_period_s=self.localizer.frame_period_s, **(tracker_options or {}))
         self.separator = None if separation is None else Separator(
             self.array, self.sample_rate, frame_size=frame_size, hop_size=hop_size, method=separation,
@@ -88,6 +97,8 @@ class Frontend:
 
     def reset(self) -> None:
         self.stft.reset()
+        if self._loc_stft is not None:
+            self._loc_stft.reset()
         self.localizer.reset()
         self.tracker.reset()
         self.target.reset()
@@ -106,7 +117,7 @@ class Frontend:
         k = X.shape[2]
         first = self.localizer.frames_processed
         ue = self.localizer.update_every
-        updates = self.localizer.process_stft(X)
+        updates = self.localizer.process_stft(X if self._loc_stft is None else self._loc_stft._analyse(x))
         update_frames = [i for i in range(first, first + k) if (i + 1) % ue == 0]
         rows_at: dict[int, list[TrackRow]] = {}
         all_rows: list[TrackRow] = []
@@ -267,6 +278,7 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     events.sort(key=lambda e: e.time_s)
     target_segs = target_segments(segments, events, n / sr)
     settings = {"separation": separation, "frame_size": fe.stft.frame_size, "hop_size": fe.stft.hop_size,
+                "localizer_frame_size": fe.localizer.frame_size,
                 "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method,
                 "grid": fe.localizer.grid.kind, "tracker_options": dict(frontend_options.get("tracker_options") or {}),
                 "reference_mic": fe.separator.reference_mic if fe.separator else None}

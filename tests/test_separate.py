@@ -232,6 +232,19 @@ def test_blockwise_frontend_equals_offline_process(rng, method):
     assert off.latency_samples == 256
 
 
+def test_frontend_localizer_with_its_own_frame_size(rng):
+    """A localizer frame longer than the separator's gets its own analysis: the front end's tracks are those of
+    ``localize`` with that frame size, and a localizer hop other than the front end's is refused."""
+    arr, sc = scene(rng)
+    loc = ff.localize(sc.mix, 16000, arr, frame_size=1024)
+    res = process(sc.mix, 16000, arr, localizer_options={"frame_size": 1024})
+    last = loc.tracks[-1].time_s
+    assert [r for r in res.tracks if r.time_s <= last] == loc.tracks and len(loc.tracks) > 50
+    assert res.settings["localizer_frame_size"] == 1024 and res.settings["frame_size"] == 512
+    with pytest.raises(ValueError, match="hop_size"):
+        Frontend(arr, 16000, localizer_options={"hop_size": 128})
+
+
 def test_process_separates_two_talkers():
     """Simulated room, two overlapping talkers, hum and diffuse noise: each stream is several dB closer to its
     talker's direct path than the reference mic is."""
