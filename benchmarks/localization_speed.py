@@ -43,7 +43,8 @@ def main() -> None:
     grid = ff.sphere_grid(4)
     x = sc.mix
     band = (300.0, 6000.0)
-    X = ff.stft(x, 512, 256)
+    probe = ff.Localizer(geom, sr, grid=grid, freq_range=band, **options)
+    X = ff.stft(x, probe.frame_size, probe.hop_size)  # the localizer's frames; pyroomacoustics gets the same
 
     rows = []
     for label, kw in [("farfield SRP-PHAT, coarse-to-fine", dict(refine=True)),
@@ -74,7 +75,7 @@ def main() -> None:
 
     pra_rows = []
     for method in ("SRP", "NormMUSIC"):
-        doa = pra_doa(method, geom, grid, sr, 512, num_src=2)
+        doa = pra_doa(method, geom, grid, sr, probe.frame_size, num_src=2)
         idx = np.linspace(8, X.shape[2] - 1, args.pra_updates).astype(int)
         pra_locate(doa, X[:, :, :8], band)
         t0 = time.perf_counter()
