@@ -259,8 +259,10 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)
                 kw["enrolled"] = "addressee"
             cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
-            if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word
-                cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues]
+            if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word (not a turn
+                # that starts too near the end of the scene for its wake word to finish)
+                end_s = sc.mix.shape[1] / sc.sample_rate
+                cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
             if cues:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
