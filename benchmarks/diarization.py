@@ -130,15 +130,14 @@ def trigger_times(scene, addressee: str, before_s: float = 0.3, min_gap_s: float
     """A cue ``before_s`` before each turn of ``addressee`` that nobody else starts near (no other source starts
     from 1 s before that turn to 0.5 s after it), at least ``min_gap_s`` apart: a wake word or a glance before
     each request, after which "whoever speaks first" is the addressee. Detected onsets lag true ones by the
-    tracker's birth and the VAD, so a cue between two onsets a few tenths of a second apart would be a coin toss."""
+    tracker's birth and the VAD, so a cue between two onsets a few tenths of a second apart would be a coin toss.
+    Empty when no turn is that clear: the trigger policies then choose nobody in the scene."""
     others = [g.start_s for g in scene.segments if g.speaker != addressee]
     cues: list[float] = []
     for g in sorted(scene.segments, key=lambda g: g.start_s):
         if (g.speaker == addressee and g.start_s >= 1.0 and (not cues or g.start_s - before_s - cues[-1] >= min_gap_s)
                 and not any(g.start_s - 1.0 <= o <= g.start_s + 0.5 for o in others)):
             cues.append(g.start_s - before_s)
-    if not cues:
-        raise ValueError(f"no turn of {addressee} in {scene.params['scene']} is clear of other onsets")
     return cues
 
 
@@ -259,11 +258,14 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)
                 kw["enrolled"] = "addressee"
             cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
+            if policy == "trigger" and not cues:
+                print(f"target {i}: no turn of talker1 is clear of other onsets: no cue, the trigger and wake word "
+                      f"choose nobody", flush=True)
             if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word (not a turn
                 # that starts too near the end of the scene for its wake word to finish)
                 end_s = sc.mix.shape[1] / sc.sample_rate
                 cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
-            if cues:
+            if policy in ("trigger", "wake word"):
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
                           triggers=cues, **(frontend or {}))
