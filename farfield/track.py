@@ -65,15 +65,15 @@ TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
 
 STILL_TALKERS: Mapping[str, float] = MappingProxyType({"speed_deg_s": 3.0, "measurement_noise_deg": 12.0})
 """:class:`Tracker` settings for talkers who stay put (a seated meeting, a desk or kiosk robot): ``Tracker(...,
-**STILL_TALKERS)``, ``--still-talkers`` on the command line. The filter trusts single detections less (they scatter
-by 10 deg and more in reverberant rooms) and expects slower motion, so one talker keeps one steady track. Measured
-against the defaults (one run each; the ``*_speed_3_measurement_noise_12.txt`` files in ``benchmarks/results``):
-localization rooms 0-7, goal conditions recall 0.94 -> 0.95 with MAE 1.8 -> 1.6 deg, all conditions 0.81 -> 0.84,
-cells under 0.90 four -> one; DER meetings 4.3 -> 4.7 %, factory halls 37.1 -> 35.1 %; target selection pooled over
-both seeds and voice sets, right: enrolled 72.8 -> 79.5 %, trigger 80.5 -> 82.4 %, wake word 78.2 -> 78.5 %, nearest
-50.2 -> 52.3 %. But a walking talker is followed late: one walking past the array at 23 deg/s had a median error of
-9.4 deg against 3.3 at the defaults, so they are not the default. Read-only: ``dict(STILL_TALKERS)`` for a copy to
-change."""
+**STILL_TALKERS)``, ``--still-talkers`` on the command line. The filter trusts single detections less (they scatter by
+10 deg and more in reverberant rooms) and expects slower motion, so one talker keeps one steady track. Measured against
+the defaults (one run each; the ``*_speed_3_measurement_noise_12.txt`` files in ``benchmarks/results``): localization
+rooms 0-7, goal conditions recall 0.94 -> 0.95 with MAE 1.8 -> 1.6 deg, all conditions 0.81 -> 0.84, cells under 0.90
+four -> one; DER meetings 4.3 -> 4.7 %, factory halls 37.1 -> 35.1 %; target selection pooled over both seeds and voice
+sets, right: enrolled 72.8 -> 79.5 %, trigger 80.5 -> 82.4 %, wake word 78.2 -> 78.5 %, nearest 50.2 -> 52.3 % (on two
+held-out room seeds, 7 and 8: 75.4 -> 77.2 %, 71.7 -> 77.8 %, 74.0 -> 77.5 %, 46.9 -> 49.7 %). But a walking talker is
+followed late: one walking past the array at 23 deg/s had a median error of 9.4 deg against 3.3 at the defaults, so they
+are not the default. Read-only: ``dict(STILL_TALKERS)`` for a copy to change."""
 
 
 def _dot(a: list[float], b: list[float]) -> float:
