@@ -69,9 +69,10 @@ class Frontend:
         self.stft = StreamingSTFT(self.array.n_mics, frame_size, hop_size)
         loc_options = dict(localizer_options or {})
         loc_frame = int(loc_options.pop("frame_size", frame_size))
-        if int(loc_options.pop("hop_size", hop_size)) != hop_size:
-            raise ValueError(f"the localizer's hop_size must be the front end's ({hop_size}): its updates steer "
-                             f"the beams frame by frame")
+        loc_hop = int(loc_options.pop("hop_size", hop_size))
+        if loc_hop != hop_size:
+            raise ValueError(f"localizer_options hop_size is {loc_hop}, but it must be the front end's ({hop_size}): "
+                             f"the localizer's updates steer the beams frame by frame")
         self.localizer = Localizer(self.array, self.sample_rate, frame_size=loc_frame, hop_size=hop_size,
                                    **loc_options)
         # a longer localizer frame needs its own analysis; with the same hop its frame t ends where the
