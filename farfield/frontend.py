@@ -75,9 +75,9 @@ class Frontend:
                              f"the localizer's updates steer the beams frame by frame")
         self.localizer = Localizer(self.array, self.sample_rate, frame_size=loc_frame, hop_size=hop_size,
                                    **loc_options)
-        # a longer localizer frame needs its own analysis; with the same hop its frame t ends where the
-        # separator's frame t ends, so updates and beams stay in step
-        self._loc_stft = None if loc_frame == frame_size else StreamingSTFT(self.array.n_mics, loc_frame, hop_size)
+        # a localizer frame of its own: the localizer analyses the blocks with its own STFT; with the same hop its
+        # frame t ends where the separator's frame t ends, so updates and beams stay in step
+        self._own_frames = loc_frame != frame_size
         self.tracker = Tracker(frame_period_s=self.localizer.frame_period_s, **(tracker_options or {}))
         self.separator = None if separation is None else Separator(
             self.array, self.sample_rate, frame_size=frame_size, hop_size=hop_size, method=separation,
@@ -98,8 +98,6 @@ class Frontend:
 
     def reset(self) -> None:
         self.stft.reset()
-        if self._loc_stft is not None:
-            self._loc_stft.reset()
         self.localizer.reset()
         self.tracker.reset()
         self.target.reset()
@@ -118,7 +116,7 @@ class Frontend:
         k = X.shape[2]
         first = self.localizer.frames_processed
         ue = self.localizer.update_every
-        updates = self.localizer.process_stft(X if self._loc_stft is None else self._loc_stft._analyse(x))
+        updates = self.localizer.process(x) if self._own_frames else self.localizer.process_stft(X)
         update_frames = [i for i in range(first, first + k) if (i + 1) % ue == 0]
         rows_at: dict[int, list[TrackRow]] = {}
         all_rows: list[TrackRow] = []
