@@ -289,6 +289,9 @@ class SteeredResponse:
 class Localizer:
     """Streaming multi-source localizer.
 
+    The defaults were chosen on the accuracy, diarization and target-selection benchmarks; the runs behind each
+    (and the options measured and not made the default) are in ``benchmarks/EXPERIMENTS.md``.
+
     Args:
         array: an :class:`ArrayGeometry`, a built-in profile name or a TOML path.
         sample_rate: Hz of the audio that will be fed.
@@ -299,39 +302,21 @@ class Localizer:
             ``"circle"``, ``"half-circle"`` (facing ``array.front_deg``), ``"sphere"``, ``"half-sphere"`` or a
             :class:`DirectionGrid`.
         grid_resolution: circle: number of azimuths (360); sphere: icosahedral level (4 = 2562 points).
-        frame_size, hop_size: STFT sizes in samples. 1024 (64 ms at 16 kHz, hop 256) instead of 512 finds more second
-            talkers in the accuracy benchmark's rooms 0-7 (one run each, the ``*_frame_size_1024.txt`` files in
-            ``benchmarks/results``; 2-talker SNR 10 dB cells 4-mic 0.86 / 0.81 -> 0.91 / 0.83, 6-mic 0.89 / 0.86 -> 0.92
-            / 0.88, 8-mic 0.94 / 0.90 -> 0.93 / 0.93 at RT60 0.3 / 0.6 s; goal conditions 0.94 -> 0.95, unmatched tracks
-            0.24 -> 0.27), but not on rooms 8-23 (goal conditions 0.92 either way, unmatched tracks 0.29 -> 0.37); DER
-            meetings 4.3 -> 3.5 %, factory halls 37.1 -> 41.9 %; and it costs target selection (pooled over seeds 5 and
-            6 and both voice sets, right: enrolled 72.8 -> 61.3 %, wake word 78.2 -> 72.7 % with 2.5 % on the TV) and
-            time (4.0 % of a core against 2.5 %); so 512 stays. In a :class:`~farfield.frontend.Frontend`,
-            ``localizer_options={"frame_size": 1024}`` gives the localizer an STFT of its own.
+        frame_size, hop_size: STFT sizes in samples. 1024 finds more second talkers on some rooms but not on
+            held-out ones, costs target selection and takes 1.6x the time. In a
+            :class:`~farfield.frontend.Frontend`, ``localizer_options={"frame_size": 1024}`` gives the localizer an
+            STFT of its own (same hop).
         freq_range: band used for localization, Hz.
         smoothing_s: time constant of the cross-spectrum average, seconds.
         noise_margin_db: a time-frequency bin takes part in SRP-PHAT with weight ``1 - margin * noise / power``
             (0 when it is not this far above the bin's tracked noise floor); stationary noise is ignored.
         noise_rise_db_s: how fast the per-bin noise floor may rise, dB per second. The floor starts from the first
-            STFT frame without the zeros before the stream's first sample: started from that frame it sat 1.5 dB
-            low and rose for seconds, and steady diffuse noise from the first sample gave 2-8 tracks on small
-            arrays. The cost: where talkers speak from the first sample, as in the accuracy benchmark, the floor
-            starts at their level (before, 4 dB lower), and 2 talkers on small arrays are found later (rooms
-            0-7, RT60 0.3 s, SNR 10 dB: 4-mic 0.90 -> 0.86, 6-mic 0.93 -> 0.89; goal conditions 0.945 -> 0.94,
-            unmatched tracks 0.29 -> 0.24 per update; ``benchmarks/results/localization_accuracy.txt``).
+            STFT frame without the zeros before the stream's first sample (steady noise from the first sample
+            gives no tracks); where talkers speak from the first sample, it starts at their level.
         reverb_delay_s, reverb_db: a bin also needs to stand ``noise_margin_db`` above the late reverberation
             of earlier sound, estimated as the bin's power ``reverb_delay_s`` ago lowered by ``reverb_db``
             (favours the direct sound of onsets over reflections; ``reverb_delay_s=0`` turns it off). With the
-            defaults a bin must stand ``noise_margin_db - reverb_db`` (2 dB) above its power 50 ms before:
-            rising or newly started sound. Against 10 dB (a bin could have decayed by 2 dB) this raised track
-            recall over the accuracy benchmark's goal conditions from 0.92 to 0.93 (8 rooms each) and over the
-            harder ones (RT60 1 s, SNR 5 dB or 3 talkers) from 0.76 to 0.78. Comparing with one hop before
-            instead gave 0.94 and 0.80 there, but more short-lived false tracks in living rooms, which took
-            the trigger policy's target from 81 to 69 % right (``benchmarks/diarization.py``). A stricter
-            gate, ``reverb_db`` 3 or 2 (5-6 dB above), helps the 4-mic array on rooms 0-7 (1 talker, RT60 0.6 s,
-            SNR 10 dB: unmatched tracks per update 0.91 -> 0.65-0.69; 2 talkers: recall 0.80 -> 0.82-0.84) but
-            gives the 6- and 8-mic arrays more false tracks, and on rooms 8-23 the goal conditions stay at recall
-            0.93 with unmatched tracks 0.33 -> 0.35-0.37 (with weak detections and the tracker's weak gate).
+            defaults a bin must stand 2 dB above its power 50 ms before: rising or newly started sound.
         update_every: STFT hops per localization update.
         max_sources: most detections per update.
         min_separation_deg: detections closer than this to a stronger one are dropped.
@@ -341,74 +326,29 @@ class Localizer:
         dominance_fit: SRP-PHAT: after each source is found, a bin is down-weighted by ``1 - fit / dominance_fit``
             (removed when its phases fit that source by ``dominance_fit`` or more; see
             :meth:`SteeredResponse.bin_fit`), so that a quieter talker is searched for in the bins it dominates.
-            0.6 (bins that partly fit a found source keep some weight) finds more second and third talkers: track
-            recall over the accuracy benchmark's goal conditions 0.937 -> 0.944, all conditions 0.81 -> 0.82
-            (``benchmarks/results/localization_accuracy_dominance_fit_0.6.txt``), but 0.34 instead of 0.31
-            unmatched tracks per update there, and in the target-selection benchmark's living rooms with real
-            voices the trigger policy's target went from 86.5 to 81.3 % right and from 0.5 to 3.3 % on the TV (one
-            run each); so the default stays 0.3.
+            Higher values keep partly fitting bins: more second talkers, more false tracks.
         refine_sources: SRP-PHAT: with two or more sources, search again near each one (within
             ``min_separation_deg``) with only the bins whose phases fit it better than every other found source,
             twice (the second pass with the moved directions): on small arrays the broad peaks of simultaneous
-            talkers pull each other off. The bins are chosen by comparison with the other sources, not by the
-            fixed ``dominance_fit`` threshold of the first search (which also drops a talker's own bins that
-            happen to fit the other source, more often those that noise pushed towards it). In the accuracy benchmark
-            (8 rooms per condition, one run each way) the comparison raised track recall over the goal conditions
-            from 0.93 to 0.94 and over all conditions from 0.80 to 0.81 (4-mic, 2 talkers, SNR 10 dB, RT60 0.3 /
-            0.6 s: 0.84 / 0.77 -> 0.86 / 0.79; 8-mic, RT60 0.6 s: 0.89 -> 0.91), lowering no goal cell (outside
-            them, 1 talker on the 4-mic array at RT60 0.6 s and SNR 5 dB: 0.83 -> 0.80). It costs about 30 % more
-            time per update with two talkers and 5 % in the whole streaming chain.
+            talkers pull each other off. About 30 % more time per update with two talkers.
         min_free_weight: SRP-PHAT: stop when less than this fraction of the speech weight is left. This is what
-            most often hides a second talker: in the accuracy benchmark's 2-talker rooms at SNR 10 dB (rooms 0-7,
-            all three arrays), 91 % of the updates that found one of two active talkers stopped here (median
-            weight left 5 %: on small arrays a low-frequency bin fits every direction, so the first source's mask
-            takes it). Lower values find more second talkers, and more false ones: those come from reverberant
-            noise (the same rooms without noise, ``localization_accuracy_no_noise.txt``, give one talker 0.00-0.04
-            unmatched tracks per update and two talkers recall 0.96-0.98 at the default). 0.03 in the whole benchmark,
-            before weak detections existed and on another install
-            (``benchmarks/results/localization_accuracy_min_free_weight_0.03.txt``): track recall over the goal
-            conditions 0.94 -> 0.95 and over all 0.81 -> 0.83, but unmatched tracks per update 0.31 -> 0.52 and
-            0.78 -> 1.07; the 2-talker cells at SNR 10 dB rise to 4-mic 0.90 / 0.82, 6-mic 0.91 / 0.89 and 8-mic
-            0.96 / 0.91 (RT60 0.3 / 0.6 s; from 0.86 / 0.79, 0.89 / 0.84, 0.93 / 0.91). On those cells alone
-            0.01 gives recall 0.91 with 1.04 unmatched tracks per update (0.1: 0.87 / 0.56), and 0.03 with
-            ``secondary_confidence=0.3`` 0.875 / 0.54: the same trade-off as the tracker's birth and hangover
-            settings give. ``weak_free_weight`` uses what lies below this threshold at a smaller cost.
+            most often hides a second talker (on small arrays a low-frequency bin fits every direction, so the
+            first source's mask takes it); lower values find more second talkers and more false ones, from
+            reverberant noise.
         weak_free_weight: SRP-PHAT: with less free weight than ``min_free_weight`` but at least this much, the
             masked search still runs, and what it finds is a *weak* detection (``LocalizationFrame.
             weak_detections``) unless the full-band response confirms it: too little evidence to start a track
             (reflections of a louder talker look the same), but the tracker lets it keep an active track alive,
             and the comparison refinement (``refine_sources``) uses it, so a louder talker's direction is no
-            longer pulled towards a quieter one it did not report. In the accuracy benchmark, against
-            ``weak_free_weight=0.1`` (none; ``benchmarks/results/localization_accuracy.txt`` and
-            ``..._no_weak.txt``, rooms 0-7; with the tracker's ``weak_gate_deg``): track recall over the goal
-            conditions 0.935 -> 0.945 with unmatched tracks per update 0.30 -> 0.29, all conditions 0.81 -> 0.83
-            (0.77 -> 0.75), 3 talkers 0.65 -> 0.68; the 2-talker cells at SNR 10 dB 4-mic 0.88 / 0.78 -> 0.90 /
-            0.80, 6-mic 0.89 / 0.84 -> 0.93 / 0.88, 8-mic 0.91 / 0.89 -> 0.95 / 0.91 (RT60 0.3 / 0.6 s). On rooms
-            8-23 (``..._rooms_8_23.txt`` and ``..._rooms_8_23_no_weak.txt``) 0.91 -> 0.93 over the goal conditions
-            (unmatched 0.33 -> 0.33), all conditions 0.78 -> 0.80 (0.84 -> 0.81). They cost time: see
-            ``benchmarks/results/localization_speed.txt`` and ``..._no_weak.txt`` (the whole streaming chain, 8
-            mics, sphere grid).
-            Equal to ``min_free_weight`` or more: no weak detections (nor ``loose_mask_deg``'s search).
+            longer pulled towards a quieter one it did not report. Equal to ``min_free_weight`` or more: no weak
+            detections (nor ``loose_mask_deg``'s search).
         loose_mask_deg: SRP-PHAT, 0 (default): off. Otherwise, when the masked search finds no further source, it is
             tried once more on a looser mask, and what that finds is weak, by the rule of ``weak_free_weight`` (a
             detection where the full-band response confirms it). There a found source takes a bin only by how much
             better the bin fits it than a clean bin from ``loose_mask_deg`` or more away could
             (:meth:`SteeredResponse.far_fit`): a bin taken by fit ``f`` where such a source could reach ``b`` is
-            down-weighted by ``1 - (f - b) / ((1 - b) * dominance_fit)``. The low bins of a small array fit every
-            direction, so the first mask gives them all to the louder talker, and under noise at 10 dB SNR they are most
-            of what a quieter talker has (the higher bins sink under the noise). In the accuracy benchmark 60 raises
-            track recall with about as many false tracks (``benchmarks/results/localization_accuracy_loose_mask_60.txt``
-            and ``..._rooms_8_23_loose_mask_60.txt`` against the files without the suffix; one run each): rooms 0-7,
-            goal conditions 0.945 -> 0.951 with unmatched tracks per update 0.29 -> 0.28, all conditions 0.83 -> 0.85
-            (0.75 -> 0.70), 3 talkers 0.68 -> 0.72; 2 talkers at RT60 0.6 s and SNR 10 dB 4-mic 0.80 -> 0.85, 6-mic 0.88
-            -> 0.91, 8-mic 0.91 -> 0.94 (at RT60 0.3 s the 4-mic cell 0.90 -> 0.89). Rooms 8-23 (held out: 60 was chosen
-            on that cell of rooms 0-7 among 20-120 deg): goal conditions 0.926 -> 0.935 (0.33 -> 0.34), all 0.80 -> 0.83
-            (0.81 -> 0.77). But in the target-selection living rooms (a TV, machines, 2-3 people, 75 s;
-            ``target_selection_loose_mask_60.txt`` and ``target_selection_seed6_loose_mask_60.txt``) it costs: espeak
-            voices, trigger 86.6 -> 65.8 % right and wake word 88.8 -> 77.3 % (seed 5), enrolled 94.9 -> 88.6 % (seed 5;
-            seed 6: up, 43.5 -> 53.6 %); real voices, enrolled 80.5 -> 61.0 % (seed 5), trigger 88.7 -> 80.6 % and wake
-            word 86.7 -> 66.8 % right with 0 -> 8.0 % on the TV (seed 6). So it is not the default; the loss is
-            spread over rooms (README, Benchmarks).
+            down-weighted by ``1 - (f - b) / ((1 - b) * dominance_fit)``. 60 raises track recall with about as many
+            false tracks, but costs target selection.
         secondary_ratio: when the masked search finds nothing (sources that overlap in every bin, such as two
             machines), a second or later source is looked for in the full-band response with the found ones
             removed, and must reach this fraction of the first one's response (MUSIC: of its score).

@@ -66,14 +66,11 @@ TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
 STILL_TALKERS: Mapping[str, float] = MappingProxyType({"speed_deg_s": 3.0, "measurement_noise_deg": 12.0})
 """:class:`Tracker` settings for talkers who stay put (a seated meeting, a desk or kiosk robot): ``Tracker(...,
 **STILL_TALKERS)``, ``--still-talkers`` on the command line. The filter trusts single detections less (they scatter by
-10 deg and more in reverberant rooms) and expects slower motion, so one talker keeps one steady track. Measured against
-the defaults (one run each; the ``*_speed_3_measurement_noise_12.txt`` files in ``benchmarks/results``): localization
-rooms 0-7, goal conditions recall 0.94 -> 0.95 with MAE 1.8 -> 1.6 deg, all conditions 0.81 -> 0.84, cells under 0.90
-four -> one; DER meetings 4.3 -> 4.7 %, factory halls 37.1 -> 35.1 %; target selection pooled over both seeds and voice
-sets, right: enrolled 72.8 -> 79.5 %, trigger 80.5 -> 82.4 %, wake word 78.2 -> 78.5 %, nearest 50.2 -> 52.3 % (on two
-held-out room seeds, 7 and 8: 75.4 -> 77.2 %, 71.7 -> 77.8 %, 74.0 -> 77.5 %, 46.9 -> 49.7 %). But a walking talker is
-followed late: one walking past the array at 23 deg/s had a median error of 9.4 deg against 3.3 at the defaults, so they
-are not the default. Read-only: ``dict(STILL_TALKERS)`` for a copy to change."""
+10 deg and more in reverberant rooms) and expects slower motion, so one talker keeps one steady track: better
+localization, factory-hall DER and target selection than the defaults (``benchmarks/EXPERIMENTS.md``; the
+``*_speed_3_measurement_noise_12.txt`` files in ``benchmarks/results``). But a walking talker is followed late: one
+walking past the array at 23 deg/s had a median error of 9.4 deg against 3.3 at the defaults, so they are not the
+default. Read-only: ``dict(STILL_TALKERS)`` for a copy to change."""
 
 
 def _dot(a: list[float], b: list[float]) -> float:
@@ -122,6 +119,9 @@ class _Track:
 class Tracker:
     """Multi-source direction tracker.
 
+    The runs behind the defaults, and the settings measured and not made the default, are in
+    ``benchmarks/EXPERIMENTS.md``.
+
     Args:
         frame_period_s: seconds between updates (the localizer's ``frame_period_s``).
         gate_deg: largest angle between a track's prediction and a detection it may take, plus 2 sigma of
@@ -133,46 +133,27 @@ class Tracker:
         hangover_s: an active track stays reported this long after its last hit; less for a track that is not
             established and was hit in under ``full_hangover_rate`` of the updates of the last ``hit_rate_s``
             (running average): ``hangover_s * rate / full_hangover_rate``. Reflections and side lobes give such
-            sporadic hits; each kept a phantom track reported for the whole hangover. Over the accuracy
-            benchmark's goal conditions (8 rooms each) 0.3 took false tracks per frame from 0.42 to 0.39 (4-mic
-            rooms with one talker, RT60 0.6 s, SNR 10 dB: 1.17 -> 1.01), recall 0.932 -> 0.931.
+            sporadic hits; each kept a phantom track reported for the whole hangover.
         established_hangover_s, established_hits: the hangover of a track with at least ``established_hits``
             hits: a talker heard for a while is kept through longer stretches where a louder talker masks it.
         forget_s: a silent track is deleted this long after its last hit; within it, it can be revived.
         revive_gate_deg: gate for reviving a dormant track.
         revive_hits: hits within ``birth_window_s`` that revive a dormant track (a single stray detection near
-            it does not). 2 against 1: false tracks per frame 0.46 -> 0.42 over the goal conditions, recall the same
-            (0.932); 16 rooms with walking talkers: recall 0.947 -> 0.944.
+            it does not).
         speed_deg_s: expected angular speed of talkers (process noise), degrees per second. Low, since most
-            talkers stand or sit: a smoother track is less pulled by stretches of reflection-biased detections
-            (recall over the accuracy benchmark's goal conditions, 8 rooms each, with the localizer's earlier
-            10 dB reverb gate: 0.906 at 40 deg/s, 0.918 at 10), and talkers walking at 0.4-1.2 m/s 1-2 m away
-            are still followed (16 simulated rooms: recall 0.947 vs 0.944, mean error 3.2 vs 3.0 degrees). 3, with
-            ``measurement_noise_deg=12``, suits talkers who stay put (:data:`STILL_TALKERS`) but lags walkers.
+            talkers stand or sit (a smoother track is less pulled by stretches of reflection-biased detections),
+            yet talkers walking at 0.4-1.2 m/s 1-2 m away are still followed. 3, with ``measurement_noise_deg=12``,
+            suits talkers who stay put (:data:`STILL_TALKERS`) but lags walkers.
         coast_damping: a track's velocity is multiplied by this at every update without a detection.
         measurement_noise_deg: standard deviation of detections, degrees. Detections in reverberant rooms scatter
-            more than the default 4 (a quieter talker's by 10 deg and more), so the filter chases them and one
-            talker can get two tracks. 12 (one run each, ``--tracker measurement_noise_deg=12`` in the benchmarks;
-            the ``*_measurement_noise_12.txt`` files in ``benchmarks/results``): localization, rooms 0-7, all
-            conditions recall 0.81 -> 0.83 with unmatched tracks 0.69 -> 0.60 per update, goal conditions 0.94 either
-            way (0.24 -> 0.22), the 2-talker SNR 10 dB cells 4-mic 0.86 / 0.81 -> 0.89 / 0.83 and 6-mic 0.89 / 0.86
-            -> 0.90 / 0.89 (RT60 0.3 / 0.6 s); rooms 8-23 all 0.79 -> 0.80 (0.77 -> 0.67). DER meetings 4.3 -> 4.7 %,
-            factory 37.1 -> 35.1 %. But target selection moved both ways: with espeak voices on seed 5 the trigger
-            86.7 -> 81.5 % and the wake word 88.0 -> 81.1 % right, with real voices the enrolled policy 0 -> 7.3 % of
-            its 9 s on the TV; on seed 6 espeak enrolled 41.6 -> 50.9 %, real-voice wake word 85.3 -> 88.8 % and
-            nearest 43.1 -> 34.0 %. So the default stays 4. With ``max_gate_growth_deg=5`` as well (its steady-state
-            gate then about as narrow as at 4 deg) target selection moved both ways again (README, Status). With
-            ``speed_deg_s=3`` as well it gains on most measures (not meeting DER, nor walking talkers):
-            :data:`STILL_TALKERS`.
+            more than the default 4 (a quieter talker's by 10 deg and more); 12 gives steadier tracks and better
+            localization recall, but alone it moved target selection both ways, so the default stays 4.
         merge_deg, merge_s: when two confirmed tracks stay within ``merge_deg`` of each other for ``merge_s``
             seconds, one is dropped: a dormant one before an active one, else the younger (one talker split
             in two; crossing talkers pass quicker).
         weak_gate_deg: largest angle between an active track and a weak detection it may take (they are less
-            reliable, so they may keep a track alive only where it is). 8 deg instead of the full gate, accuracy
-            benchmark (rooms 0-7, goal conditions): recall 0.944 -> 0.945, unmatched tracks per update 0.32 ->
-            0.29 (4-mic, 2 talkers, RT60 0.6 s, SNR 10 dB: 0.77 -> 0.80, 1.43 -> 1.13); diarization benchmark,
-            together with rows kept only by weak hits no longer being ``detected``: DER 7.0 -> 4.7 % (meetings),
-            42.2 -> 36.4 % (factory halls).
+            reliable, so they may keep a track alive only where it is; a wider gate let them drag tracks between
+            talkers).
         planar: keep tracks on the horizontal plane (for azimuth-only localizers).
     """
 
