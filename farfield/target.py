@@ -97,34 +97,22 @@ class TargetSelector:
       louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
       ``0.5 s`` yet is ranked by its power now;
     - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock on
-      whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s`` (not a track
-      that was talking already, such as a TV, nor one heard in the ``trigger_quiet_s`` before the cue: a TV whose speech
-      the localizer lost for a moment, nor one the localizer detected 3 times or more in that time: the VAD's onsets lag
-      by up to a second, so a TV that resumed just before the cue is new to it; with real voices this took the TV's
-      share of the trigger policy's target time from 2.3 to 0.5 % and of the wake word's from 3.3 to 0 % on the
-      benchmark's 8 rooms, right 82.3 -> 83.3 % and 78.8 -> 81.5 %, and on 8 held-out rooms with espeak voices trigger
-      63.1 -> 69.5 % and wake word 59.7 -> 64.4 % right; nor a new track within 20 deg of such a track: the tracker
-      re-identified a source that was talking; on the espeak target rooms of the benchmark this took 6 s of wrongly
-      locked target off one scene, where a wall reflection's track was reborn after a cue that the tracker missed the
-      addressee's answer to): that track (the tracker keeps a talker's id through pauses). A wake word is different: its
-      speaker is already talking when the detector fires, so give when it began, ``trigger(end_s,
-      spoken_from_s=start_s)``: the lock goes to whoever started speaking at the wake word's start (the same rules,
-      counted from ``spoken_from_s``; the window from ``end_s``), at once when such a track spoke during the wake word,
-      even if its voice activity has paused by the call (before, a TV presenter who resumed just after the call took
-      such a lock: with real voices the wake word's target was right 83.1 -> 84.8 % of the time and on the TV 2.4 ->
-      0.7 % over the benchmark's 8 rooms). The lock holds until that track has been silent ``lock_timeout_s``.
-      ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. Detected onsets lag speech by
-      the tracker's birth and the VAD (0.4-1.1 s in ``benchmarks/diarization.py``); the 1.5 s window keeps a voice that
-      only starts later (there: mostly phantom tracks on a wall reflection of the TV, and other talkers) from taking a
-      lock whose addressee the tracker missed. After a cue (not a wake word), for ``trigger_settle_s`` after the lock is
-      taken, a louder voice that answers the cue as well (same rules) takes it over: a reflection's track is sometimes
-      born a moment before the addressee's own, and it is quieter (on the 8 target rooms of the benchmark, and 8 others,
-      this raised the time the target was right from 83 to 87 % and from 73 to 80 %; after a wake word, whose speaker
-      was already talking, it let the TV take locks: 74 -> 66 %). Not a track the tracker reported in more than 60 % of
-      the updates of the seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not heard
-      speak for a moment answered a cue that way and kept the lock for 8 s (with real voices the trigger's target was
-      right 81.2 -> 86.5 % of the time and on the TV 6.5 -> 0.5 %, with espeak voices 83.2 -> 82.5 %, over the
-      benchmark's 8 rooms: chosen on them, not held out). ``trigger_settle_s=0`` turns it off.
+      whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``. Not a
+      track that was talking already (a TV), nor one heard in the ``trigger_quiet_s`` before the cue, nor one the
+      localizer detected 3 times or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed
+      just before the cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a
+      source that was talking). The lock holds until that track has been silent ``lock_timeout_s`` (the tracker
+      keeps a talker's id through pauses). A wake word is different: its speaker is already talking when the
+      detector fires, so give when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever
+      started speaking at the wake word's start (the same rules, counted from ``spoken_from_s``; the window from
+      ``end_s``), at once when such a track spoke during the wake word, even if its voice activity has paused by
+      the call. ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. The 1.5 s
+      window keeps a voice that only starts later (phantom tracks on a wall reflection of the TV, other talkers)
+      from taking a lock whose addressee the tracker missed. After a cue (not a wake word), for
+      ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as well (same rules) takes
+      it over: a reflection's track is sometimes born a moment before the addressee's own, and it is quieter. Not a
+      track the tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant
+      of 5 s), though: a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off.
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
@@ -139,43 +127,20 @@ class TargetSelector:
     source there (within ``playback_width_deg``) in more than ``playback_fraction`` of its updates, *and* it goes on
     being detected while another direction is heard: its detection rate in updates with a detection elsewhere (30
     deg or more away) is at least ``playback_overlap`` times its rate in updates without, and another direction was
-    heard in at least 10 % of the updates (a rate from a handful of updates says nothing: a person talking on alone,
-    whose wall reflection is detected in 1-2 % of updates, had passed). The zone sits at the peak of the detection
-    rate; the other tests may pass there or one 5-deg bin beside it (a person 30-35 deg from a TV counts as "another
-    direction" for one bin and not the next: on a PS-Eye with a TV heard in 77 % of updates, the peak bin had
-    another direction in 7-9 % of updates, its neighbour in 11 %, and the TV was marked only in the last second of a
-    75-s room). A person holding the floor mostly reaches the first but not the second. A direction is also a
-    playback zone when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots of the
-    window (judged once 30 s of slots are in it) and it was missing while another direction was heard in at least
-    ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder talker,
-    so the two are seldom detected in the same update and the overlap test fails, but the TV comes back within every
-    second or two, while a person in a conversation is silent for whole turns; and a person talking on alone is
-    heard in nearly every update, with nothing else heard when they are not. Tracks in a zone are never chosen: by
-    their direction smoothed over about a second, or by their direction now (on a small array a track born on a
-    person beside a TV was pulled onto the TV, the two merged into one peak, in 0.4 s; with real voices this took
-    the TV's share of the trigger policy's target time from 2.3 to 0.5 % and of the wake word's from 2.2 to 0 % over
-    the benchmark's 8 rooms, chosen on them; espeak voices, enrolled: 0.5 to 0.1 %). Before ``playback_min_s``
-    of history, from 5 s on, the update rule alone is judged with stricter tests (a detection rate above 0.6, an
-    overlap ratio of at least 0.3): a TV plays from the start, and most of the target time a TV got was in the first
-    15-18 s. In ``benchmarks/playback_zones.py`` a TV is in a zone 67 % (espeak voices) and 31 % (real voices) of
-    the 5-15 s window, and one person of the living rooms 5 % of it (none in the meetings or monologues); on the
-    seed-6 and 30-deg living rooms (``--living-rooms-only --target-seed 6 / --min-separation 30``) TVs 31-65 %,
-    one person (talking most of the first seconds over a TV) 54 % of it and one 5 %. From 3 s on it marked 5
-    people over those sets, with the full window's overlap ratio (0.15) 6 (both before a change to the
-    localizer's noise floor at start-up). Its cost: an addressee 24-25 deg from a TV is in its zone earlier (in
-    ``benchmarks/target_coverage.py``, espeak voices, 9 % of their speech instead of 7 %). A TV can still be
-    chosen in the first seconds (the trigger policy avoids it anyway: a TV is already talking when the cue
-    comes).
-
-    ``benchmarks/playback_zones.py`` (results/playback_zones.txt) replays the tracker rows of simulated rooms
-    through the rules; share of updates after 15 s in which a source's direction is a zone, circular arrays: TVs
-    in 6 living rooms with real voices 93 % (lowest 75 %; without the slot rule 65 %, lowest 0 %), with espeak
-    voices 89 % (65 %; without 74 %, 4 %); the 14 people in those rooms at most 4 % (without: 4 %). In 8 meetings of
-    75 s without a TV the update rule marks 3 of 25 people (4 and 5 in earlier runs), most in a two-person meeting on an
-    8-mic array where both often talk at once (up to 86 % of the time: two people who overlap that much look like
-    a TV and a person to these rules); the slot rule adds nothing there. In 6 monologues (one person talking 70-80 %
-    of the time) no person is marked (3 were before the 10 % rule for other directions: a wall reflection heard
-    in 1-2 % of updates passed for a second source; without ``playback_masked`` the slot rule would mark all 6).
+    heard in at least 10 % of the updates (a person talking on alone, whose wall reflection is detected now and
+    then, does not pass). The zone sits at the peak of the detection rate; the other tests may pass there or one
+    5-deg bin beside it. A person holding the floor mostly passes the first test but not the second. A direction is
+    also a playback zone when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots
+    of the window (judged once 30 s of slots are in it) and it was missing while another direction was heard in at
+    least ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder
+    talker, so the overlap test fails, but the TV comes back within every second or two, while a person in a
+    conversation is silent for whole turns. Tracks in a zone are never chosen, by their direction smoothed over
+    about a second or by their direction now (on a small array a track born on a person beside a TV can be pulled
+    onto the TV). Before ``playback_min_s`` of history, from 5 s on, the update rule alone is judged with stricter
+    tests (a detection rate above 0.6, an overlap ratio of at least 0.3): a TV plays from the start. Known limits: a
+    TV can still be chosen in its first seconds, and two people who talk at once much of the time can look like a
+    TV and a person. ``benchmarks/playback_zones.py`` replays simulated rooms through these rules; the figures, and
+    those behind each rule, are in ``benchmarks/EXPERIMENTS.md``.
 
     ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the target
     *track*; its speaker label is :attr:`target`. Call :meth:`observe` after each block with the diarizer's
