@@ -12,8 +12,10 @@ continuity. Baseline = the same VAD, embeddings and online clustering on the ref
 Target selection on 75 s ``home_living_room`` scenes with a TV, per policy: ``enrolled`` (talker1 enrolled from 6 s
 of their voice), ``trigger`` (``require_trigger=True`` and a cue 0.3 s before each turn of talker1 that nobody else
 starts near, like a glance or a button before each request), ``wake word`` (the same turns, each opened by a 0.6 s
-wake word: the trigger comes when it ends, with its start) and ``nearest`` (no prior; the addressee is the talker
-nearest the array). The target is a track: each target segment (target.rttm)
+wake word: the trigger comes when it ends, with its start), ``nearest`` (no prior; the addressee is the talker
+nearest the array) and ``sector`` (talker1's true azimuth +- the recipe's least spacing of sources, 20 deg, as for
+a device that turns to face the person it talks with: aimed exactly, the sector holds nobody else). The target is a
+track: each target segment (target.rttm)
 is given to the true source nearest its track's direction; reported are the fraction of target time on the
 addressee's track while they speak (also with the DER collar: target time within 0.25 s of a boundary of the
 addressee's turns not scored, since a segment's edges lag the speech by the localizer's smoothing and the VAD),
@@ -34,6 +36,7 @@ presenters all different people; talker1 enrolled from held-out audio of the sam
     python benchmarks/diarization.py --target-only      # just the target selection, espeak and real voices
     python benchmarks/diarization.py --target-only --target-seed 6  # ... on held-out rooms
     python benchmarks/diarization.py --target-only --min-separation 30  # ... talkers and TV 30 deg apart, not 20
+    python benchmarks/diarization.py --target-only --policy sector  # ... one policy only (repeatable)
     (add --postfilter to run the target selection with the separator's post-filter on, and --localizer NAME=VALUE
     to run it with a Localizer option instead of its default)
 """
@@ -162,6 +165,17 @@ def folded_distance(array):
     return dist
 
 
+def sector_on(scene, half_width_deg: float, name: str = "talker1") -> tuple[float, float]:
+    """The ``sector`` policy's ``(centre_az_deg, half_width_deg)`` for a device that faces ``name``: centred on
+    their true azimuth (on a linear array, its mirror image in front of the array when they are behind it: the
+    tracks of such arrays lie in front)."""
+    az = source_azimuths(scene)[name]
+    array = scene.array
+    if array.is_linear and azimuth_difference_deg(az, array.front_deg) > 90.0:
+        az = (2 * (array.front_deg - 90.0) - az) % 360.0
+    return az, half_width_deg
+
+
 def _overlap(a: float, b: float, spans: list) -> float:
     """Seconds of ``[a, b)`` inside the disjoint ``spans`` ``[(start, end), ...]``."""
     return sum(max(0.0, min(b, e) - max(a, s)) for s, e in spans)
@@ -238,13 +252,16 @@ def _own_voice(scene) -> np.ndarray:
     return voiced[: 6 * scene.sample_rate]
 
 
+POLICIES = ("enrolled", "trigger", "wake word", "nearest", "sector")
+
+
 def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
-                     frontend: dict | None = None):
+                     frontend: dict | None = None, policies: tuple[str, ...] = POLICIES):
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
     whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
     gives talker1's enrolment audio; ``frontend``: options of :func:`~farfield.frontend.process` (such as
     ``localizer_options``)."""
-    stats: dict[str, list] = {"enrolled": [], "trigger": [], "wake word": [], "nearest": []}
+    stats: dict[str, list] = {p: [] for p in policies}
     late: dict[str, list] = {p: [] for p in stats}
     linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
     for i in range(n_scenes):
@@ -257,6 +274,9 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
             if policy == "enrolled":
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)
                 kw["enrolled"] = "addressee"
+            if policy == "sector":
+                # as wide as the recipe's least spacing of sources: aimed at talker1, it holds nobody else
+                kw["sector"] = sector_on(sc, rec.spec["talkers"]["min_separation_deg"])
             cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
             if policy == "trigger" and not cues:
                 print(f"target {i}: no turn of talker1 is clear of other onsets: no cue, the trigger and wake word "
@@ -278,9 +298,12 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
 def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolment: str,
                   title: str = "target selection, home_living_room with a TV") -> list[str]:
     lines = ["", f"{title}, {n_scenes} scenes of {TARGET_SCENE_S:.0f} s "
-             f"(addressee: talker1 for enrolled, trigger and wake word, the nearest talker for nearest; enrolled: "
+             f"(addressee: talker1 for enrolled, trigger, wake word and sector, the nearest talker for nearest; "
+             f"enrolled: "
              f"{enrolment}; trigger: a cue 0.3 s before each clear turn of talker1; wake word: the first "
-             f"{WAKE_WORD_S} s of those turns are a wake word; both with require_trigger=True). A target segment "
+             f"{WAKE_WORD_S} s of those turns are a wake word; both with require_trigger=True; sector: talker1's "
+             f"true azimuth +- the recipe's least spacing of sources, as for a device that faces them). A target "
+             f"segment "
              f"belongs to the source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold "
              f"mirror images). Whole scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be "
              f"judged]:"]
@@ -325,16 +348,17 @@ def rooms_title(seed: int, min_sep: float | None = None) -> str:
 
 
 def espeak_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: int = TARGET_SEED,
-                        min_sep: float | None = None) -> list[str]:
+                        min_sep: float | None = None, policies: tuple[str, ...] = POLICIES) -> list[str]:
     """Target selection on the living rooms with espeak-ng voices, talker1 enrolled from its own dry track."""
-    result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, _own_voice, frontend=frontend)
+    result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, _own_voice, frontend=frontend,
+                              policies=policies)
     return target_report(*result, n_scenes, "talker1 enrolled from 6 s of the scene's own dry track",
                          title="target selection, home_living_room with a TV" + rooms_title(seed, min_sep)
                                + _settings(frontend))
 
 
 def real_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: int = TARGET_SEED,
-                      min_sep: float | None = None) -> list[str]:
+                      min_sep: float | None = None, policies: tuple[str, ...] = POLICIES) -> list[str]:
     """Target selection on the same living rooms with the real voices of ../shared/data/speech (talkers and TV
     presenters, all different people), talker1 enrolled from held-out audio of the same person."""
     import tempfile
@@ -342,7 +366,7 @@ def real_voice_report(n_scenes: int, enc, frontend: dict | None = None, seed: in
     with tempfile.TemporaryDirectory() as tmp:
         enrol = real_voice_bank(Path(tmp))
         result = target_selection(target_recipe(min_sep), seed, n_scenes, enc, partial(held_out_voice, enrol),
-                                  speech=tmp, frontend=frontend)
+                                  speech=tmp, frontend=frontend, policies=policies)
     return target_report(*result, n_scenes, "talker1 enrolled from held-out audio (their first file, or the first "
                          "4 s of their one file; the room plays the rest)",
                          title="target selection with the real voices of ../shared/data/speech (9 people; "
@@ -378,10 +402,12 @@ def main() -> None:
                     help="target-selection rooms with talkers and TV at least DEG apart in azimuth (the recipe's "
                          "default is 20 deg, closer than the small arrays resolve; the localization benchmark's "
                          "rooms use 40; 40 cannot place every room of the recipe)")
+    ap.add_argument("--policy", action="append", choices=POLICIES, default=None,
+                    help="target selection: only this policy (repeatable; default: all of them)")
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
                 "localizer_options": dict(args.localizer), "tracker_options": dict(args.tracker)}
-    rooms = (args.target_seed, args.min_separation)  # which target-selection rooms
+    rooms = (args.target_seed, args.min_separation, tuple(args.policy or POLICIES))  # which rooms and policies
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
     if args.one_core_only:
