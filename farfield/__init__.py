@@ -25,7 +25,7 @@ from .grids import DirectionGrid, circle_grid, make_grid, sphere_grid
 from .localize import Detection, LocalizationFrame, LocalizationResult, Localizer, gcc_phat, localize
 from .stft import StreamingISTFT, StreamingSTFT, istft, stft
 from .track import STILL_TALKERS, Tracker, TrackRow
-from .frontend import Frontend, process
+from .frontend import Cue, Frontend, process
 
 __version__ = "0.1.0"
 
@@ -33,7 +33,7 @@ __all__ = [
     "SPEED_OF_SOUND", "ArrayGeometry", "ProfileError", "angular_distance_deg", "az_el_to_unit", "circular_array",
     "list_arrays", "load_array", "unit_to_az_el", "DirectionGrid", "circle_grid", "make_grid", "sphere_grid",
     "Detection", "LocalizationFrame", "LocalizationResult", "Localizer", "gcc_phat", "localize",
-    "StreamingISTFT", "StreamingSTFT", "istft", "stft", "STILL_TALKERS", "Tracker", "TrackRow", "Frontend",
-    "process",
+    "StreamingISTFT", "StreamingSTFT", "istft", "stft", "STILL_TALKERS", "Tracker", "TrackRow", "Cue",
+    "Frontend", "process",
     "__version__",
 ]

@@ -23,15 +23,21 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
-def _parse_cue(text: str) -> float | tuple[float, float]:
-    """``--trigger`` value: ``SECONDS`` (a cue) or ``START-END`` (a wake word)."""
+def _parse_cue(text: str):
+    """``--trigger`` value: ``SECONDS`` (a cue) or ``START-END`` (a wake word), either with ``@AZIMUTH_DEG`` (where
+    the cue saw the person) -> a :class:`~farfield.frontend.Cue`."""
+    from .frontend import Cue
+
+    times, _, direction = text.partition("@")
     try:
-        parts = [float(v) for v in text.split("-")]
+        parts = [float(v) for v in times.split("-")]
+        az = float(direction) if direction else None
     except ValueError:
         parts = []
     if len(parts) not in (1, 2):
-        raise ValueError(f"--trigger expects SECONDS or START-END (seconds), got {text!r}")
-    return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+        raise ValueError(f"--trigger expects SECONDS or START-END (seconds), optionally with @AZIMUTH_DEG, got "
+                         f"{text!r}")
+    return Cue(parts[0], direction_deg=az) if len(parts) == 1 else Cue(parts[1], parts[0], az)
 
 
 @app.command("arrays")
@@ -145,8 +151,9 @@ def process_cmd(
     sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector."),
     trigger: list[str] = typer.Option([], help="SECONDS: an external cue (gaze, button) at this time of the input; "
                                       "the target locks on whoever starts speaking next. START-END (seconds): a wake "
-                                      "word heard then; the target locks on whoever said it. Repeatable. With cues, "
-                                      "nobody is the target outside a lock."),
+                                      "word heard then; the target locks on whoever said it. Either with @AZIMUTH_DEG "
+                                      "(where the cue saw the person, e.g. 12.5@90): only a talker within 20 deg of "
+                                      "it. Repeatable. With cues, nobody is the target outside a lock."),
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and

@@ -158,22 +158,22 @@ class Frontend:
         out.target_speaker = getattr(self.target, "target", None)
         return out
 
-    def trigger(self, time_s: float, *, spoken_from_s: float | None = None) -> None:
+    def trigger(self, time_s: float, *, spoken_from_s: float | None = None,
+                direction_deg: float | None = None) -> None:
         """An external cue at ``time_s`` seconds of input: the target policy locks on whoever starts speaking
         next (a gaze, a button), or, for a wake word heard from ``spoken_from_s`` to ``time_s``, on whoever
-        said it (:meth:`~farfield.target.TargetSelector.trigger`)."""
+        said it; with ``direction_deg`` (where the cue saw the person, azimuth in degrees), only on a talker
+        there (:meth:`~farfield.target.TargetSelector.trigger`)."""
         if not hasattr(self.target, "trigger"):
             raise TypeError(f"the target policy {type(self.target).__name__} takes no trigger; use a TargetSelector "
                             "(the default with a diarizer)")
         t = float(time_s)
         if not np.isfinite(t) or t < 0:
             raise ValueError(f"trigger time must be a finite number of seconds >= 0, got {time_s!r}")
-        if spoken_from_s is None:
-            self.target.trigger(t)
-        elif not float(spoken_from_s) >= 0:  # (NaN too; the policy checks the rest)
+        if spoken_from_s is not None and not float(spoken_from_s) >= 0:  # (NaN too; the policy checks the rest)
             raise ValueError(f"a wake word's start must be a time in seconds >= 0, got {spoken_from_s!r}")
-        else:
-            self.target.trigger(t, spoken_from_s=float(spoken_from_s))
+        self.target.trigger(t, spoken_from_s=None if spoken_from_s is None else float(spoken_from_s),
+                            direction_deg=direction_deg)
 
     def set_device_speaking(self, speaking: bool) -> None:
         """Tell the front end whether the device is talking (speech starting meanwhile is a barge-in)."""
@@ -224,15 +224,16 @@ class ProcessResult:
 
 def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *,
             separation: str = "superdirective", block_size: int = 1024,
-            triggers: Sequence[float | tuple[float, float]] = (),
+            triggers: Sequence[float | tuple[float, float] | Cue] = (),
             **frontend_options) -> ProcessResult:
     """Localize, track and separate a whole recording ``(n_mics, samples)`` with the streaming :class:`Frontend`.
 
     The input is fed in blocks of ``block_size`` and followed by ``frame_size - hop_size`` zeros so the last
     samples come out; streams are cut to the input length and aligned sample-for-sample with it. ``triggers``:
-    external cues, each a time (s) that comes before the person speaks (a gaze, a button) or a ``(start_s,
-    end_s)`` pair (a wake word heard then), given to :meth:`Frontend.trigger` before the block that holds its
-    time (the end of a wake word), as a live caller would.
+    external cues, each a time (s) that comes before the person speaks (a gaze, a button), a ``(start_s,
+    end_s)`` pair (a wake word heard then) or a :class:`Cue` (either, with the direction where the cue saw the
+    person), given to :meth:`Frontend.trigger` before the block that holds its time (the end of a wake word), as
+    a live caller would.
     """
     geom = load_array(array)
     sr = check_sample_rate(sample_rate)
@@ -241,21 +242,21 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     fe = Frontend(geom, sr, separation=separation, **frontend_options)
     segments, events = [], []
     n = x.shape[1]
-    cues = sorted(_cue(t) for t in triggers)  # (time_s, spoken_from_s or None)
-    if cues and not all(0.0 <= t <= n / sr for t, _ in cues):
+    cues = sorted((_cue(t) for t in triggers), key=lambda c: c.time_s)
+    if cues and not all(0.0 <= c.time_s <= n / sr for c in cues):
         raise ValueError(f"trigger times must lie within the recording (0 to {n / sr:.3f} s), got "
-                         f"{[t for t, _ in cues]}")
+                         f"{[c.time_s for c in cues]}")
     if cues and not hasattr(fe.target, "trigger"):
-        fe.trigger(cues[0][0])  # raises the error that explains it
+        fe.trigger(cues[0].time_s)  # raises the error that explains it
     padded = np.concatenate([x, np.zeros((geom.n_mics, fe.latency_samples + fe.stft.hop_size))], axis=1)
     rows: list[TrackRow] = []
     streams: dict[int, np.ndarray] = {}
     target = np.zeros(n)
     t0 = time.perf_counter()
     for s in range(0, padded.shape[1], block_size):
-        while cues and cues[0][0] * sr < s + block_size:
-            t, start = cues.pop(0)
-            fe.trigger(t, spoken_from_s=start)
+        while cues and cues[0].time_s * sr < s + block_size:
+            c = cues.pop(0)
+            fe.trigger(c.time_s, spoken_from_s=c.spoken_from_s, direction_deg=c.direction_deg)
         b = fe.process(padded[:, s: s + block_size])
         rows += [r for r in b.tracks if r.time_s * sr < n]
         segments += b.segments
@@ -285,14 +286,44 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
                          target_segs)
 
 
-def _cue(trigger) -> tuple[float, float | None]:
-    """A cue time ``t`` -> ``(t, None)``; a wake word ``(start, end)`` -> ``(end, start)``."""
+@dataclass(frozen=True)
+class Cue:
+    """An external cue for :func:`process`: at ``time_s`` seconds of input; ``spoken_from_s``: a wake word heard
+    from then to ``time_s``; ``direction_deg``: where the cue saw the person (azimuth in the array's frame, such as
+    a camera's face direction), or ``None``."""
+
+    time_s: float
+    spoken_from_s: float | None = None
+    direction_deg: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("time_s", "spoken_from_s", "direction_deg"):
+            value = getattr(self, name)
+            if value is None and name != "time_s":
+                continue
+            try:
+                ok = np.isfinite(float(value))
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"Cue: {name} must be a finite number" + ("" if name == "time_s" else " or None")
+                                 + f", got {value!r}")
+        if self.spoken_from_s is not None and self.spoken_from_s > self.time_s:
+            raise ValueError(f"Cue: a wake word's start must come at or before its end (start <= end), got "
+                             f"spoken_from_s={self.spoken_from_s!r} and time_s={self.time_s!r}")
+
+
+def _cue(trigger) -> Cue:
+    """A cue time ``t`` -> ``Cue(t)``; a wake word ``(start, end)`` -> ``Cue(end, start)``; a :class:`Cue` as it
+    is."""
+    if isinstance(trigger, Cue):
+        return trigger
     if np.ndim(trigger) == 0:
-        return float(trigger), None
+        return Cue(float(trigger))
     if len(trigger) != 2 or not float(trigger[0]) <= float(trigger[1]):
-        raise ValueError(f"a trigger is a time in seconds or a (start_s, end_s) wake-word span with start <= end, "
-                         f"got {trigger!r}")
-    return float(trigger[1]), float(trigger[0])
+        raise ValueError(f"a trigger is a time in seconds, a (start_s, end_s) wake-word span with start <= end, "
+                         f"or a Cue, got {trigger!r}")
+    return Cue(float(trigger[1]), float(trigger[0]))
 
 
 def target_segments(segments: list, events: list, end_s: float) -> list:

@@ -40,6 +40,14 @@ _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it wa
 # tracker stops reporting a silent track but revives it, with its id, for up to its ``forget_s`` (6 s by default)
 
 
+def _finite_or_nan(value) -> float:
+    """``float(value)``, or NaN when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 class LoudestTalker:
     """Target = loudest active track, with hysteresis.
 
@@ -113,6 +121,9 @@ class TargetSelector:
       it over: a reflection's track is sometimes born a moment before the addressee's own, and it is quieter. Not a
       track the tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant
       of 5 s), though: a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off.
+      A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in
+      the array's azimuth): then only a track within ``cue_width_deg`` of that direction can take the lock or
+      settle it, whoever else starts speaking.
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
@@ -154,7 +165,7 @@ class TargetSelector:
                  playback_overlap: float = 0.15, playback_width_deg: float = 10.0, playback_min_s: float = 15.0,
                  playback_slot_fraction: float = 0.8, playback_masked: float = 0.1,
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
-                 nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0) -> None:
+                 nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0, cue_width_deg: float = 20.0) -> None:
         check_settings("TargetSelector", trigger_window_s=trigger_window_s, trigger_quiet_s=trigger_quiet_s,
                        trigger_settle_s=trigger_settle_s,
                        lock_timeout_s=lock_timeout_s, keep_s=keep_s, playback_window_s=playback_window_s,
@@ -162,7 +173,7 @@ class TargetSelector:
                        playback_overlap=playback_overlap)
         check_settings("TargetSelector", high=1.0, playback_fraction=playback_fraction,
                        playback_slot_fraction=playback_slot_fraction, playback_masked=playback_masked)
-        check_settings("TargetSelector", high=180.0, playback_width_deg=playback_width_deg)
+        check_settings("TargetSelector", high=180.0, playback_width_deg=playback_width_deg, cue_width_deg=cue_width_deg)
         if sector is not None and (len(sector) != 2 or not 0 < sector[1] <= 180):
             raise ValueError(f"TargetSelector: sector must be (centre_az_deg, half_width_deg) with a half width in "
                              f"(0, 180], got {sector!r}")
@@ -173,6 +184,7 @@ class TargetSelector:
         self.nearest_memory_s = float(nearest_memory_s)
         self.trigger_window_s, self.lock_timeout_s, self.keep_s = trigger_window_s, lock_timeout_s, keep_s
         self.trigger_quiet_s, self.trigger_settle_s = float(trigger_quiet_s), float(trigger_settle_s)
+        self.cue_width_deg = float(cue_width_deg)
         self.playback_window_s, self.playback_fraction = float(playback_window_s), float(playback_fraction)
         self.playback_overlap, self.playback_width_deg = float(playback_overlap), float(playback_width_deg)
         self.playback_min_s = min(float(playback_min_s), float(playback_window_s))
@@ -190,6 +202,7 @@ class TargetSelector:
         self._locked_last_s = -1e9
         self._lock_taken: tuple[float, float] | None = None  # (when the lock was taken, the cue it answered)
         self._settle = False  # the pending trigger is a cue before speech: its lock may settle on a louder voice
+        self._cue_dir: float | None = None  # where the pending cue saw the person (azimuth, degrees), if it says
         self._speaking: dict[int, str | None] = {}
         self._track_label: dict[int, str] = {}  # the last label each track carried
         self._label_at: dict[int, float] = {}  # ... and its azimuth when it last spoke with a label
@@ -223,13 +236,20 @@ class TargetSelector:
     def locked(self) -> bool:
         return self._locked_track is not None
 
-    def trigger(self, time_s: float, *, spoken_from_s: float | None = None) -> None:
+    def trigger(self, time_s: float, *, spoken_from_s: float | None = None, direction_deg: float | None = None) -> None:
         """An external cue at ``time_s``: lock on the next person to start speaking (a gaze, a button). For a wake
-        word heard from ``spoken_from_s`` to ``time_s``: lock on the person who started speaking when it began."""
+        word heard from ``spoken_from_s`` to ``time_s``: lock on the person who started speaking when it began.
+        ``direction_deg``: where the cue saw the person (azimuth in the array's frame, e.g. a camera's face
+        direction): only a track within ``cue_width_deg`` of it can take the lock."""
         start = float(time_s) if spoken_from_s is None else float(spoken_from_s)
         if not (math.isfinite(start) and math.isfinite(time_s)) or start > time_s:
             raise ValueError(f"trigger: spoken_from_s must be a finite time at or before time_s ({time_s!r}), "
                              f"got {spoken_from_s!r}")
+        direction = None if direction_deg is None else _finite_or_nan(direction_deg)
+        if direction is not None and not math.isfinite(direction):
+            raise ValueError(f"trigger: direction_deg must be a finite azimuth in degrees or None, got "
+                             f"{direction_deg!r}")
+        self._cue_dir = direction
         self._trigger_s, self._trigger_deadline = start, float(time_s) + self.trigger_window_s
         self._locked_track, self._lock_taken = None, None
         self._settle = spoken_from_s is None  # a cue before speech, not a wake word
@@ -446,13 +466,28 @@ class TargetSelector:
         return self._target_track
 
     def _answering(self, cands: dict, cue_s: float) -> list[int]:
-        """The candidates that answer a cue at ``cue_s``: their speech began after it, and neither they nor a
-        track within ``_BUSY_DEG`` of where they are was talking in the ``trigger_quiet_s`` before it."""
+        """The candidates that answer a cue at ``cue_s``: their speech began after it, neither they nor a track
+        within ``_BUSY_DEG`` of where they are was talking in the ``trigger_quiet_s`` before it, and they are
+        within ``cue_width_deg`` of the cue's direction, if it gave one (``cands``: rows by track, or ``None`` for
+        a track not reported now: its smoothed direction counts then)."""
         def near_busy(t: int) -> bool:
             u = self._track_dir.get(t)
             return u is not None and any(abs(np.angle(u * np.conj(b), deg=True)) <= _BUSY_DEG for b in self._busy_dirs)
 
-        return [t for t in cands if self._onset.get(t, -1e9) >= cue_s and t not in self._busy and not near_busy(t)]
+        def in_cue_direction(t: int) -> bool:
+            if self._cue_dir is None:
+                return True
+            row = cands[t]
+            if row is not None:
+                az = row.azimuth_deg
+            elif t in self._track_dir:
+                az = float(np.degrees(np.angle(self._track_dir[t])))
+            else:
+                return False
+            return azimuth_difference_deg(az, self._cue_dir) <= self.cue_width_deg
+
+        return [t for t in cands if self._onset.get(t, -1e9) >= cue_s and t not in self._busy and not near_busy(t)
+                and in_cue_direction(t)]
 
     def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
         """Record the level of the tracks speaking now (outside playback zones), forget levels older than

@@ -109,3 +109,8 @@ def test_process_writes_streams_diarization_and_takes_cues(tmp_path, rng):
     assert r.exit_code == 2 and "SECONDS or START-END" in r.output
     r = runner.invoke(app, args + ["--trigger", "0.9-0.5"])
     assert r.exit_code == 2 and "start <= end" in r.output
+    # a cue that says where it saw the person: a lock where the source is, none elsewhere
+    for cue, locked in (("0.2@120", True), ("0.2@300", False), ("0.2", True)):
+        r = runner.invoke(app, args + ["--trigger", cue])
+        assert r.exit_code == 0, r.output
+        assert bool((out / "target.rttm").read_text().strip()) == locked, cue

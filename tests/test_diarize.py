@@ -503,6 +503,60 @@ def test_trigger_ignores_a_voice_detected_after_the_window():
     assert run(4.0) == 2
 
 
+@pytest.mark.parametrize("wake_word", [False, True])
+def test_a_cue_with_a_direction_locks_only_on_a_talker_there(wake_word):
+    """After a cue, a bystander at 200 deg starts first and louder, the addressee at 30 deg 0.3 s later: a cue that
+    says where it saw the person (30 deg, a camera) locks on the addressee, and settling never moves the lock to the
+    bystander; without the direction the first voice takes it (the wake word's speaker: whoever began with it)."""
+    def run(direction):
+        sel = TargetSelector(require_trigger=True)
+        if wake_word:
+            sel.trigger(1.0, spoken_from_s=1.0, direction_deg=direction)
+        else:
+            sel.trigger(1.0, direction_deg=direction)
+        track = None
+        for k in range(30, 120):
+            t = k / 30
+            addressee = t >= 1.3
+            sel.observe({2: None, **({1: None} if addressee else {})}, t)
+            track = sel.update(rows(t, (2, 200.0, -10.0), *(((1, 30.0, -30.0),) if addressee else ())), t) or track
+        return track
+
+    assert run(None) == 2
+    assert run(30.0) == 1
+    assert run(-335.0) == 1  # the same direction, another turn of the circle
+    assert run(110.0) is None  # nobody speaks where the cue saw the person: no lock, no target
+
+
+def test_trigger_direction_must_be_a_finite_azimuth():
+    sel = TargetSelector(require_trigger=True)
+    sel.trigger(0.0, direction_deg=30.0)
+    for bad in (float("nan"), float("inf"), "ahead"):
+        with pytest.raises(ValueError, match="direction_deg must be a finite azimuth"):
+            sel.trigger(1.0, direction_deg=bad)
+    with pytest.raises(ValueError, match="cue_width_deg must be a finite number"):
+        TargetSelector(cue_width_deg=-5.0)
+
+
+def test_cue_validation_and_cli_parsing():
+    from farfield import Cue
+    from farfield.cli import _parse_cue
+
+    assert _parse_cue("2.5") == Cue(2.5)
+    assert _parse_cue("2.5@90") == Cue(2.5, direction_deg=90.0)
+    assert _parse_cue("1-1.6@-30") == Cue(1.6, 1.0, -30.0)
+    assert _parse_cue("2.5@") == Cue(2.5)  # an empty direction: none given
+    for bad in ("x", "1-2-3", "2.5@left"):
+        with pytest.raises(ValueError, match="--trigger expects"):
+            _parse_cue(bad)
+    with pytest.raises(ValueError, match="must come at or before its end"):
+        _parse_cue("3-2")
+    with pytest.raises(ValueError, match="direction_deg must be a finite number or None"):
+        Cue(1.0, direction_deg=float("nan"))
+    with pytest.raises(ValueError, match="time_s must be a finite number"):
+        Cue(float("inf"))
+
+
 def test_unlabelled_track_can_be_the_target_and_its_label_is_announced():
     sel = TargetSelector()
     sel.observe({3: None})
@@ -568,6 +622,12 @@ def test_process_trigger_locks_on_the_talker_who_starts_after_the_cue(rng):
 
     with_cue = target_azimuths(triggers=[1.8])
     assert with_cue and all(azimuth_difference_deg(a, person_az) < 15 for a in with_cue)
+    from farfield import Cue
+    seen = target_azimuths(triggers=[Cue(1.8, direction_deg=person_az + 5)])  # a camera saw the person there
+    assert seen and all(azimuth_difference_deg(a, person_az) < 15 for a in seen)
+    # a cue that saw someone where nobody speaks: no lock, so a wake-word device has no target
+    assert target_azimuths(triggers=[Cue(1.8, direction_deg=person_az + 90)],
+                           target=TargetSelector(require_trigger=True)) == []
     wake_word = target_azimuths(triggers=[(2.0, 2.6)])  # the person's first 0.6 s are a wake word
     assert wake_word and all(azimuth_difference_deg(a, person_az) < 15 for a in wake_word)
     with pytest.raises(ValueError, match="wake-word span"):
