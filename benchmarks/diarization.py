@@ -12,19 +12,19 @@ continuity. Baseline = the same VAD, embeddings and online clustering on the ref
 Target selection on 75 s ``home_living_room`` scenes with a TV, per policy: ``enrolled`` (talker1 enrolled from 6 s
 of their voice), ``trigger`` (``require_trigger=True`` and a cue 0.3 s before each turn of talker1 that nobody else
 starts near, like a glance or a button before each request), ``wake word`` (the same turns, each opened by a 0.6 s
-wake word: the trigger comes when it ends, with its start), ``nearest`` (no prior; the addressee is the talker
-nearest the array) and ``sector`` (talker1's true azimuth +- the recipe's least spacing of sources, 20 deg, as for
-a device that turns to face the person it talks with: aimed exactly, the sector holds nobody else). The target is a
-track: each target segment (target.rttm)
-is given to the true source nearest its track's direction; reported are the fraction of target time on the
-addressee's track while they speak (also with the DER collar: target time within 0.25 s of a boundary of the
-addressee's turns not scored, since a segment's edges lag the speech by the localizer's smoothing and the VAD),
-the fraction on the addressee's track at all (also counting the VAD's
-hangover after their words and the short pauses inside a segment), the fraction on the TV's track, and how much
-of the addressee's speech the target covers. (Counting target time that merely overlaps TV speech would score
-any target high: the TV talks most of the time.) Also the label delay and the real-time factor of the whole
-chain (front end, Silero VAD, Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one
-core (numba and torch limited to one thread) over the first two meetings.
+wake word: the trigger comes when it ends, with its start), ``gaze`` (the trigger's cues, each with talker1's true
+azimuth as its direction: a camera that sees who looks at the device), ``nearest`` (no prior; the addressee is the
+talker nearest the array) and ``sector`` (talker1's true azimuth +- the recipe's least spacing of sources, 20 deg,
+as for a device that turns to face the person it talks with: aimed exactly, the sector holds nobody else). The
+target is a track: each target segment (target.rttm) is given to the true source nearest its track's direction;
+reported are the fraction of target time on the addressee's track while they speak (also with the DER collar: target
+time within 0.25 s of a boundary of the addressee's turns not scored, since a segment's edges lag the speech by the
+localizer's smoothing and the VAD), the fraction on the addressee's track at all (also counting the VAD's hangover
+after their words and the short pauses inside a segment), the fraction on the TV's track, and how much of the
+addressee's speech the target covers. (Counting target time that merely overlaps TV speech would score any target
+high: the TV talks most of the time.) Also the label delay and the real-time factor of the whole chain (front end,
+Silero VAD, Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one core (numba and
+torch limited to one thread) over the first two meetings.
 
 The target selection runs twice: with espeak-ng voices (talker1 enrolled from its own dry track in the scene), and,
 when ../shared/data/speech is there, on the same recipe with the real voices of its 9 people (talkers and TV
@@ -56,7 +56,7 @@ from _report import emit, option  # noqa: E402
 from scenes import DATA, real_voice_bank
 from farfield.diarize import OnlineDiarizer
 from farfield.embed import SpeakerEncoder
-from farfield.frontend import FrontendBlock, process
+from farfield.frontend import Cue, FrontendBlock, process
 from farfield.geometry import azimuth_difference_deg
 from farfield.metrics import diarization_error_rate
 from farfield.sim.recipe import load_recipe, parse_recipe
@@ -169,11 +169,7 @@ def sector_on(scene, half_width_deg: float, name: str = "talker1") -> tuple[floa
     """The ``sector`` policy's ``(centre_az_deg, half_width_deg)`` for a device that faces ``name``: centred on
     their true azimuth (on a linear array, its mirror image in front of the array when they are behind it: the
     tracks of such arrays lie in front)."""
-    az = source_azimuths(scene)[name]
-    array = scene.array
-    if array.is_linear and azimuth_difference_deg(az, array.front_deg) > 90.0:
-        az = (2 * (array.front_deg - 90.0) - az) % 360.0
-    return az, half_width_deg
+    return scene.array.in_front(source_azimuths(scene)[name]), half_width_deg
 
 
 def _overlap(a: float, b: float, spans: list) -> float:
@@ -252,7 +248,8 @@ def _own_voice(scene) -> np.ndarray:
     return voiced[: 6 * scene.sample_rate]
 
 
-POLICIES = ("enrolled", "trigger", "wake word", "nearest", "sector")
+POLICIES = ("enrolled", "trigger", "wake word", "gaze", "nearest", "sector")
+CUED = ("trigger", "wake word", "gaze")  # the policies that take cues (require_trigger=True)
 
 
 def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
@@ -277,7 +274,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
             if policy == "sector":
                 # as wide as the recipe's least spacing of sources: aimed at talker1, it holds nobody else
                 kw["sector"] = sector_on(sc, rec.spec["talkers"]["min_separation_deg"])
-            cues = trigger_times(sc, "talker1") if policy in ("trigger", "wake word") else []
+            cues = trigger_times(sc, "talker1") if policy in CUED else []
             if policy == "trigger" and not cues:
                 print(f"target {i}: no turn of talker1 is clear of other onsets: no cue, the trigger and wake word "
                       f"choose nobody", flush=True)
@@ -285,7 +282,9 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 # that starts too near the end of the scene for its wake word to finish)
                 end_s = sc.mix.shape[1] / sc.sample_rate
                 cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
-            if policy in ("trigger", "wake word"):
+            if policy == "gaze":  # the trigger's cues, each saying where talker1 is (a camera that sees them)
+                cues = [Cue(c, direction_deg=sector_on(sc, 0.0)[0]) for c in cues]
+            if policy in CUED:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
                           triggers=cues, **(frontend or {}))
@@ -298,10 +297,11 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
 def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolment: str,
                   title: str = "target selection, home_living_room with a TV") -> list[str]:
     lines = ["", f"{title}, {n_scenes} scenes of {TARGET_SCENE_S:.0f} s "
-             f"(addressee: talker1 for enrolled, trigger, wake word and sector, the nearest talker for nearest; "
+             f"(addressee: talker1 for enrolled, trigger, wake word, gaze and sector, the nearest talker for nearest; "
              f"enrolled: "
              f"{enrolment}; trigger: a cue 0.3 s before each clear turn of talker1; wake word: the first "
-             f"{WAKE_WORD_S} s of those turns are a wake word; both with require_trigger=True; sector: talker1's "
+             f"{WAKE_WORD_S} s of those turns are a wake word; gaze: the trigger's cues with talker1's true azimuth "
+             f"as their direction; all three with require_trigger=True; sector: talker1's "
              f"true azimuth +- the recipe's least spacing of sources, as for a device that faces them). A target "
              f"segment "
              f"belongs to the source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold "

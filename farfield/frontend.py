@@ -8,6 +8,7 @@ entered, plus the wait for the rest of its block. Track rows come out at each lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,10 @@ class Frontend:
             raise ValueError(f"trigger time must be a finite number of seconds >= 0, got {time_s!r}")
         if spoken_from_s is not None and not float(spoken_from_s) >= 0:  # (NaN too; the policy checks the rest)
             raise ValueError(f"a wake word's start must be a time in seconds >= 0, got {spoken_from_s!r}")
+        if direction_deg is not None and self.localizer.grid.kind == "half-circle":
+            # a linear array's tracks lie in front of it: a person seen behind it is heard at the mirror image
+            with contextlib.suppress(TypeError, ValueError):  # not a number: the policy's error says so
+                direction_deg = self.array.in_front(direction_deg)
         self.target.trigger(t, spoken_from_s=None if spoken_from_s is None else float(spoken_from_s),
                             direction_deg=direction_deg)
 

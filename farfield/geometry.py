@@ -201,6 +201,14 @@ class ArrayGeometry:
             normal = -normal
         return float(np.rad2deg(np.arctan2(normal[1], normal[0]))) + 0.0
 
+    def in_front(self, azimuth_deg: float) -> float:
+        """``azimuth_deg`` as a linear array reports it, in ``[0, 360)``: its mirror image across the array's axis
+        when it lies more than 90 degrees from :attr:`front_deg` (other arrays: the same direction)."""
+        az = float(azimuth_deg) % 360.0
+        if self.is_linear and azimuth_difference_deg(az, self.front_deg) > 90.0:
+            az = (2.0 * (self.front_deg - 90.0) - az) % 360.0
+        return az if az < 360.0 else 0.0  # (a tiny negative angle % 360 rounds to 360.0)
+
     @property
     def centre(self) -> np.ndarray:
         """Mean mic position ``(3,)`` metres."""

@@ -538,6 +538,17 @@ def test_trigger_direction_must_be_a_finite_azimuth():
         TargetSelector(cue_width_deg=-5.0)
 
 
+def test_frontend_gives_a_linear_arrays_cue_the_direction_its_tracks_have():
+    """The PS Eye's tracks lie in front of it (its grid is the half circle): a person a camera sees behind it is
+    heard at the mirror image, so that is where the cue's lock looks."""
+    arr = load_array("ps-eye")
+    fe = Frontend(arr, 16000, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"))
+    fe.trigger(1.0, direction_deg=arr.front_deg + 160.0)
+    assert azimuth_difference_deg(fe.target._cue_dir, arr.front_deg + 20.0) < 1e-9
+    with pytest.raises(ValueError, match="direction_deg must be a finite azimuth"):
+        fe.trigger(1.0, direction_deg="behind")
+
+
 def test_cue_validation_and_cli_parsing():
     from farfield import Cue
     from farfield.cli import _parse_cue

@@ -97,3 +97,16 @@ def test_tdoa_sign_convention():
     a = ff.ArrayGeometry([[0.1, 0, 0], [-0.1, 0, 0]])
     # a source on +x reaches mic 0 first: t0 - t1 < 0
     assert a.tdoas_s(ff.az_el_to_unit(0, 0))[0] == pytest.approx(-0.2 / 343.0)
+
+
+@settings(max_examples=50)
+@given(az=st.floats(-720, 720))
+def test_in_front_gives_the_direction_a_linear_array_reports(az):
+    """A linear array cannot tell a direction from its mirror image across its axis: ``in_front`` gives the one
+    within 90 deg of ``front_deg``, with the same delays; other arrays keep the direction."""
+    lin = ff.ArrayGeometry([[0.0, -0.03, 0], [0.0, 0.0, 0], [0.0, 0.03, 0]])  # along y: front is +x
+    f = lin.in_front(az)
+    assert 0 <= f < 360 and ff.geometry.azimuth_difference_deg(f, lin.front_deg) <= 90 + 1e-9
+    np.testing.assert_allclose(lin.tdoas_s(ff.az_el_to_unit(f, 0)), lin.tdoas_s(ff.az_el_to_unit(az, 0)), atol=1e-12)
+    circ = ff.load_array("respeaker-6mic-hat")
+    assert ff.geometry.azimuth_difference_deg(circ.in_front(az), az) < 1e-9
