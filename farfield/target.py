@@ -122,8 +122,10 @@ class TargetSelector:
       track the tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant
       of 5 s), though: a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off.
       A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in
-      the array's azimuth): then only a track within ``cue_width_deg`` of that direction can take the lock or
-      settle it, whoever else starts speaking.
+      the array's azimuth): then only a track within ``cue_width_deg`` of that direction can take the lock,
+      settling moves it only to a track nearer that direction, whoever else starts speaking, and the locked track
+      is the target only while it speaks within ``cue_hold_deg`` of the direction (the tracker may hand the track
+      to a talker beside the person; the lock stays, for when the person speaks on it again).
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
@@ -165,7 +167,8 @@ class TargetSelector:
                  playback_overlap: float = 0.15, playback_width_deg: float = 10.0, playback_min_s: float = 15.0,
                  playback_slot_fraction: float = 0.8, playback_masked: float = 0.1,
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
-                 nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0, cue_width_deg: float = 20.0) -> None:
+                 nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0, cue_width_deg: float = 20.0,
+                 cue_hold_deg: float = 10.0) -> None:
         check_settings("TargetSelector", trigger_window_s=trigger_window_s, trigger_quiet_s=trigger_quiet_s,
                        trigger_settle_s=trigger_settle_s,
                        lock_timeout_s=lock_timeout_s, keep_s=keep_s, playback_window_s=playback_window_s,
@@ -173,7 +176,8 @@ class TargetSelector:
                        playback_overlap=playback_overlap)
         check_settings("TargetSelector", high=1.0, playback_fraction=playback_fraction,
                        playback_slot_fraction=playback_slot_fraction, playback_masked=playback_masked)
-        check_settings("TargetSelector", high=180.0, playback_width_deg=playback_width_deg, cue_width_deg=cue_width_deg)
+        check_settings("TargetSelector", high=180.0, playback_width_deg=playback_width_deg, cue_width_deg=cue_width_deg,
+                       cue_hold_deg=cue_hold_deg)
         if sector is not None and (len(sector) != 2 or not 0 < sector[1] <= 180):
             raise ValueError(f"TargetSelector: sector must be (centre_az_deg, half_width_deg) with a half width in "
                              f"(0, 180], got {sector!r}")
@@ -184,7 +188,7 @@ class TargetSelector:
         self.nearest_memory_s = float(nearest_memory_s)
         self.trigger_window_s, self.lock_timeout_s, self.keep_s = trigger_window_s, lock_timeout_s, keep_s
         self.trigger_quiet_s, self.trigger_settle_s = float(trigger_quiet_s), float(trigger_settle_s)
-        self.cue_width_deg = float(cue_width_deg)
+        self.cue_width_deg, self.cue_hold_deg = float(cue_width_deg), float(cue_hold_deg)
         self.playback_window_s, self.playback_fraction = float(playback_window_s), float(playback_fraction)
         self.playback_overlap, self.playback_width_deg = float(playback_overlap), float(playback_width_deg)
         self.playback_min_s = min(float(playback_min_s), float(playback_window_s))
@@ -417,11 +421,23 @@ class TargetSelector:
             locked_db = by_id[self._locked_track].power_db if self._locked_track in by_id else -math.inf
             louder = [t for t in self._answering(cands, self._lock_taken[1]) if cands[t].power_db > locked_db
                       and t not in self._heard]
+            if self._cue_dir is not None:
+                # the cue said where the person is: only a voice nearer to it (a talker beside the addressee, who
+                # answers a moment later, is louder as often as not)
+                off = self._off_cue(self._locked_track, by_id)
+                louder = [t for t in louder if self._off_cue(t, by_id) < off]
             if louder:
                 self._locked_track = max(louder, key=lambda t: cands[t].power_db)
                 self._locked_last_s = time_s
+        away = False  # the locked track speaks away from where a directed cue saw the person
         if self.locked:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}
+            if self._cue_dir is not None and cands and self._off_cue(self._locked_track, by_id) > self.cue_hold_deg:
+                # the tracker handed the track to someone beside them: not the target while it speaks from there
+                # (the lock stays: the person may come back on it)
+                cands, away = {}, True
+                if self._target_track is not None:
+                    self._set(None, time_s)
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
             cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)}
             if (self._target_track in by_id and self._target_track not in cands
@@ -444,7 +460,7 @@ class TargetSelector:
             choice = max(score, key=score.get)
             if self._target_track in cands and score[self._target_track] >= score[choice]:
                 choice = self._target_track  # the current target keeps it on a tie
-        elif self.locked:
+        elif self.locked and not away:
             choice = self._locked_track  # the lock holds through the locked person's pauses
         if choice is None:
             if self._target_track is not None and time_s - self._last_target_s > self.keep_s:
@@ -474,20 +490,9 @@ class TargetSelector:
             u = self._track_dir.get(t)
             return u is not None and any(abs(np.angle(u * np.conj(b), deg=True)) <= _BUSY_DEG for b in self._busy_dirs)
 
-        def in_cue_direction(t: int) -> bool:
-            if self._cue_dir is None:
-                return True
-            row = cands[t]
-            if row is not None:
-                az = row.azimuth_deg
-            elif t in self._track_dir:
-                az = float(np.degrees(np.angle(self._track_dir[t])))
-            else:
-                return False
-            return azimuth_difference_deg(az, self._cue_dir) <= self.cue_width_deg
-
+        rows = {t: r for t, r in cands.items() if r is not None}
         return [t for t in cands if self._onset.get(t, -1e9) >= cue_s and t not in self._busy and not near_busy(t)
-                and in_cue_direction(t)]
+                and (self._cue_dir is None or self._off_cue(t, rows) <= self.cue_width_deg)]
 
     def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
         """Record the level of the tracks speaking now (outside playback zones), forget levels older than
@@ -521,6 +526,17 @@ class TargetSelector:
                                                     self._label_at.get(track, row.azimuth_deg)) < _LABEL_MOVED_DEG:
             label = self._track_label.get(track)
         return label is not None and label in self.enrolled
+
+    def _off_cue(self, track: int | None, by_id: dict) -> float:
+        """Degrees between a track (its direction now, else its smoothed one) and the pending or locked cue's
+        direction; infinite when the track's direction is unknown."""
+        if track in by_id:
+            az = by_id[track].azimuth_deg
+        elif track in self._track_dir:
+            az = float(np.degrees(np.angle(self._track_dir[track])))
+        else:
+            return math.inf
+        return float(azimuth_difference_deg(az, self._cue_dir))
 
     def _in_sector(self, row) -> bool:
         return self.sector is not None and azimuth_difference_deg(row.azimuth_deg, self.sector[0]) <= self.sector[1]

@@ -528,6 +528,43 @@ def test_a_cue_with_a_direction_locks_only_on_a_talker_there(wake_word):
     assert run(110.0) is None  # nobody speaks where the cue saw the person: no lock, no target
 
 
+def test_a_cue_with_a_direction_settles_only_nearer_to_it():
+    """The addressee (30 deg) answers a cue first, quietly; a louder talker 15 deg beside them (inside the cue's
+    20 deg) 0.3 s later: without a direction the lock settles on the louder voice, with the addressee's direction it
+    stays; a louder voice nearer the direction than the first lock (a reflection's track born first) takes it."""
+    def run(direction, first_az=30.0, loud_az=45.0):
+        sel = TargetSelector(require_trigger=True, trigger_settle_s=1.0)
+        sel.trigger(1.0, direction_deg=direction)
+        track = None
+        for k in range(30, 120):
+            t = k / 30
+            loud = t >= 1.3
+            sel.observe({1: None, **({2: None} if loud else {})}, t)
+            track = sel.update(rows(t, (1, first_az, -40.0), *(((2, loud_az, -20.0),) if loud else ())), t)
+        return track
+
+    assert run(None) == 2
+    assert run(30.0) == 1
+    assert run(30.0, first_az=45.0, loud_az=30.0) == 2
+
+
+def test_a_directed_lock_is_not_the_target_while_its_track_speaks_elsewhere():
+    """The tracker hands the locked track to a talker 18 deg beside the addressee (30 deg): while it speaks from
+    there it is not the target (at once, not after keep_s); back where the cue saw the person, it is again."""
+    sel = TargetSelector(require_trigger=True)
+    sel.trigger(1.0, direction_deg=30.0)
+    targets = []
+    for k in range(30, 150):
+        t = k / 30
+        az = 48.0 if 2.5 <= t < 3.5 else 31.0
+        sel.observe({1: None}, t)
+        targets.append((t, sel.update(rows(t, (1, az, -30.0)), t)))
+    assert all(track == 1 for t, track in targets if 1.1 <= t < 2.5)
+    assert all(track is None for t, track in targets if 2.5 <= t < 3.5)
+    assert all(track == 1 for t, track in targets if t >= 3.5)
+    assert sel.locked
+
+
 def test_trigger_direction_must_be_a_finite_azimuth():
     sel = TargetSelector(require_trigger=True)
     sel.trigger(0.0, direction_deg=30.0)
