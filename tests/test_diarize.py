@@ -503,6 +503,18 @@ def test_trigger_ignores_a_voice_detected_after_the_window():
     assert run(4.0) == 2
 
 
+def answer_cue(sel, first, later, later_from_s=1.3):
+    """Feed ``sel`` updates at 30 per second from 1 s to 4 s: ``first`` (track_id, azimuth, power_db) speaks from
+    the start, ``later`` from ``later_from_s``; returns the last target track that was not ``None``."""
+    track = None
+    for k in range(30, 120):
+        t = k / 30
+        now = [first] + ([later] if t >= later_from_s else [])
+        sel.observe({r[0]: None for r in now}, t)
+        track = sel.update(rows(t, *now), t) or track
+    return track
+
+
 @pytest.mark.parametrize("wake_word", [False, True])
 def test_a_cue_with_a_direction_locks_only_on_a_talker_there(wake_word):
     """After a cue, a bystander at 200 deg starts first and louder, the addressee at 30 deg 0.3 s later: a cue that
@@ -510,17 +522,8 @@ def test_a_cue_with_a_direction_locks_only_on_a_talker_there(wake_word):
     bystander; without the direction the first voice takes it (the wake word's speaker: whoever began with it)."""
     def run(direction):
         sel = TargetSelector(require_trigger=True)
-        if wake_word:
-            sel.trigger(1.0, spoken_from_s=1.0, direction_deg=direction)
-        else:
-            sel.trigger(1.0, direction_deg=direction)
-        track = None
-        for k in range(30, 120):
-            t = k / 30
-            addressee = t >= 1.3
-            sel.observe({2: None, **({1: None} if addressee else {})}, t)
-            track = sel.update(rows(t, (2, 200.0, -10.0), *(((1, 30.0, -30.0),) if addressee else ())), t) or track
-        return track
+        sel.trigger(1.0, spoken_from_s=1.0 if wake_word else None, direction_deg=direction)
+        return answer_cue(sel, (2, 200.0, -10.0), (1, 30.0, -30.0))
 
     assert run(None) == 2
     assert run(30.0) == 1
@@ -535,13 +538,7 @@ def test_a_cue_with_a_direction_settles_only_nearer_to_it():
     def run(direction, first_az=30.0, loud_az=45.0):
         sel = TargetSelector(require_trigger=True, trigger_settle_s=1.0)
         sel.trigger(1.0, direction_deg=direction)
-        track = None
-        for k in range(30, 120):
-            t = k / 30
-            loud = t >= 1.3
-            sel.observe({1: None, **({2: None} if loud else {})}, t)
-            track = sel.update(rows(t, (1, first_az, -40.0), *(((2, loud_az, -20.0),) if loud else ())), t)
-        return track
+        return answer_cue(sel, (1, first_az, -40.0), (2, loud_az, -20.0))
 
     assert run(None) == 2
     assert run(30.0) == 1
