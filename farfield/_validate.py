@@ -7,6 +7,14 @@ from typing import Any
 import numpy as np
 
 
+def finite_or_nan(value: Any) -> float:
+    """``float(value)``, or NaN when it is not a number (for checks that then say what they got)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def check_sample_rate(sample_rate: Any, *, expected: int | None = None) -> int:
     """Return ``sample_rate`` as int; raise if it is not a positive whole number (or not ``expected``)."""
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer, float)):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import check_not_silent, check_sample_rate, check_signals
+from ._validate import check_not_silent, check_sample_rate, check_signals, finite_or_nan
 from .geometry import ArrayGeometry, load_array
 from .localize import Localizer
 from .separate import OnlineWPE, Separator
@@ -306,11 +306,7 @@ class Cue:
             value = getattr(self, name)
             if value is None and name != "time_s":
                 continue
-            try:
-                ok = np.isfinite(float(value))
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
+            if not np.isfinite(finite_or_nan(value)):
                 raise ValueError(f"Cue: {name} must be a finite number" + ("" if name == "time_s" else " or None")
                                  + f", got {value!r}")
         if self.spoken_from_s is not None and self.spoken_from_s > self.time_s:

@@ -16,7 +16,7 @@ from collections import deque
 
 import numpy as np
 
-from ._validate import check_settings
+from ._validate import check_settings, finite_or_nan
 from .geometry import azimuth_difference_deg
 
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
@@ -38,14 +38,6 @@ _SOUNDING_HITS = 3  # a track detected this often in the trigger_quiet_s before 
 _DETECTION_MEMORY_S = 10.0  # detection times are kept this long beyond trigger_quiet_s (a wake word's length)
 _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it was last reported or heard: the
 # tracker stops reporting a silent track but revives it, with its id, for up to its ``forget_s`` (6 s by default)
-
-
-def _finite_or_nan(value) -> float:
-    """``float(value)``, or NaN when it is not a number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 class LoudestTalker:
@@ -249,7 +241,7 @@ class TargetSelector:
         if not (math.isfinite(start) and math.isfinite(time_s)) or start > time_s:
             raise ValueError(f"trigger: spoken_from_s must be a finite time at or before time_s ({time_s!r}), "
                              f"got {spoken_from_s!r}")
-        direction = None if direction_deg is None else _finite_or_nan(direction_deg)
+        direction = None if direction_deg is None else finite_or_nan(direction_deg)
         if direction is not None and not math.isfinite(direction):
             raise ValueError(f"trigger: direction_deg must be a finite azimuth in degrees or None, got "
                              f"{direction_deg!r}")
