@@ -282,8 +282,10 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 # that starts too near the end of the scene for its wake word to finish)
                 end_s = sc.mix.shape[1] / sc.sample_rate
                 cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
-            if policy == "gaze":  # the trigger's cues, each saying where talker1 is (a camera that sees them)
-                cues = [Cue(c, direction_deg=sector_on(sc, 0.0)[0]) for c in cues]
+            if policy == "gaze":  # the trigger's cues, each saying where talker1 is (a camera that sees them; the
+                # front end folds the direction in front of a linear array)
+                seen_at = source_azimuths(sc)["talker1"]
+                cues = [Cue(c, direction_deg=seen_at) for c in cues]
             if policy in CUED:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
@@ -298,14 +300,12 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
                   title: str = "target selection, home_living_room with a TV") -> list[str]:
     lines = ["", f"{title}, {n_scenes} scenes of {TARGET_SCENE_S:.0f} s "
              f"(addressee: talker1 for enrolled, trigger, wake word, gaze and sector, the nearest talker for nearest; "
-             f"enrolled: "
-             f"{enrolment}; trigger: a cue 0.3 s before each clear turn of talker1; wake word: the first "
+             f"enrolled: {enrolment}; trigger: a cue 0.3 s before each clear turn of talker1; wake word: the first "
              f"{WAKE_WORD_S} s of those turns are a wake word; gaze: the trigger's cues with talker1's true azimuth "
-             f"as their direction; all three with require_trigger=True; sector: talker1's "
-             f"true azimuth +- the recipe's least spacing of sources, as for a device that faces them). A target "
-             f"segment "
-             f"belongs to the source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold "
-             f"mirror images). Whole scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be "
+             f"as their direction; all three with require_trigger=True; sector: talker1's true azimuth +- the "
+             f"recipe's least spacing of sources, as for a device that faces them). A target segment belongs to the "
+             f"source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold mirror images). "
+             f"Whole scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be "
              f"judged]:"]
     for policy in stats:
         parts = []
