@@ -350,10 +350,15 @@ class OnlineDiarizer:
                 if tid in az_now:
                     st.azimuth_deg = az_now[tid]
                 before = st.start_sample + st.vad.samples_fed
-                if start > before:  # never happens with Frontend streams (contiguous); keep time straight anyway
+                x = np.asarray(audio, float)
+                if start > before:  # a gap in the stream: silence, so sample times stay right
                     st.vad.process(np.zeros(start - before))
                     self._keep_audio(st, np.zeros(start - before))
-                x = np.asarray(audio, float)
+                elif start < before:  # a stream reborn within forget_after_s: its pre-roll was heard already
+                    x = x[before - start:]
+                    start = before
+                    if x.size == 0:
+                        continue
                 undetected = (self.detection_hold_s is not None and
                               start / sr - self._last_detected_s.get(tid, -1e9) > self.detection_hold_s)
                 if (self._block - self._last_row_block.get(tid, -10) > 1 or undetected

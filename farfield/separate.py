@@ -23,7 +23,9 @@ tracker update. Methods:
 
 Pre-roll: the last ``preroll_s`` of STFT frames are kept; when a track is born its stream starts with those
 frames beamformed toward it, so the onset that happened while the tracker was still confirming the track is not
-lost. Streams end ``keep_s`` after their track's last row. A stream chunk is ``(start_sample, samples)`` in input
+lost. Streams end ``keep_s`` after their track's last row; when the tracker revives that track soon after (it keeps
+a silent track's id for a while), the new stream's pre-roll starts where the old stream stopped, so no sample of a
+track's stream is given twice. A stream chunk is ``(start_sample, samples)`` in input
 sample time, so placing chunks at their start gives output aligned sample-for-sample with the input.
 Latency: ``frame_size - hop_size`` samples (STFT analysis + synthesis); nothing else waits for future audio.
 """
@@ -62,6 +64,8 @@ class _Stream:
     steer: np.ndarray | None = None  # (F, M) steering vectors toward the track, referenced to the reference mic
     leak: dict = field(default_factory=dict)  # other track id -> (F,) |w^H d_other|^2, while weights and steers hold
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
+    emit_from: int | None = None  # the earliest input sample of its chunks (where the track's ended stream stopped)
+    emitted_to: int = 0  # input sample its last chunk ended at
     base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
     phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance (MASKED methods)
     phi_n: np.ndarray | None = None  # (F, M, M) mask-weighted noise covariance
@@ -169,6 +173,7 @@ class Separator:
         self._power = np.zeros(F)
         self._buffer: deque = deque(maxlen=max(1, self.preroll_frames))
         self._streams: dict[int, _Stream] = {}
+        self._ended: dict[int, int] = {}  # track id -> where its ended stream stopped (while a pre-roll can reach it)
         self._active: list[int] = []
         self._frame = 0
         self._dirty = True
@@ -299,6 +304,7 @@ class Separator:
                             StreamingISTFT(1, self.frame_size, self.hop_size), start)
                 self._streams[r.track_id] = s
                 s.preroll = list(self._buffer)
+                s.emit_from = self._ended.pop(r.track_id, None)
             s.azimuth_deg, s.elevation_deg, s.last_seen_frame = r.azimuth_deg, r.elevation_deg, self._frame
             active.append(r.track_id)
         self._active = active
@@ -312,8 +318,11 @@ class Separator:
             raise ValueError(f"frame must have shape ({self.array.n_mics}, {self.freqs.size}), got {X.shape}")
         kernels.update_noise_covariance(X, self._phi, self._noise, self._power, self.alpha, self.power_alpha,
                                         self.noise_rise, self.margin)
+        lat = self.latency_samples
+        reach = (self._frame - len(self._buffer)) * self.hop_size - lat  # where a new stream's pre-roll starts
+        self._ended = {t: e for t, e in self._ended.items() if e > reach}
         for tid in [t for t, s in self._streams.items() if self._frame - s.last_seen_frame > self.keep_frames]:
-            del self._streams[tid]
+            self._ended[tid] = self._streams.pop(tid).emitted_to
         if self._dirty and self._streams:
             self._compute_weights(self._active)
             self._dirty = False
@@ -324,7 +333,6 @@ class Separator:
         if self.method in MASKED:
             self._update_masked_covariances(X)
         out = {}
-        lat = self.latency_samples
         for tid, s in self._streams.items():
             if s.preroll is not None:
                 frames = np.stack([*s.preroll, X], axis=-1)  # (M, F, k)
@@ -336,6 +344,9 @@ class Separator:
                 Y = self._postfilter(s, Y)
             audio = s.istft.process(Y[None])[0]
             start = (self._frame - frames.shape[2] + 1) * self.hop_size - lat
+            if s.emit_from is not None and start < s.emit_from:  # a revived track: its ended stream gave this part
+                audio, start = audio[s.emit_from - start:], s.emit_from
+            s.emitted_to = start + audio.size
             out[tid] = (start, audio)
         self._buffer.append(X)
         self._frame += 1

@@ -710,6 +710,27 @@ def test_block_from_a_single_channel_track():
     assert len(segs) == 1 and abs(segs[0].start_s - 1.0) < 0.05 and abs(segs[0].end_s - 2.0) < 0.05
 
 
+
+def test_a_reborn_stream_keeps_its_sample_times():
+    """A separator stream that stops and comes back within ``forget_after_s`` starts again with a pre-roll that
+    reaches back over audio already fed: the segment times stay those of the input (they drifted late by the
+    pre-roll's overlap at every rebirth before)."""
+    rng = np.random.default_rng(1)
+    x = 1e-4 * rng.standard_normal(64000)
+    x[40000:52000] += 0.3 * rng.standard_normal(12000)  # speech 2.5-3.25 s
+    d = OnlineDiarizer(16000, embeddings=False, vad="energy")
+    segs = []
+    for s in range(0, 64000, 1600):
+        if 16000 <= s < 22400:
+            chunks = []  # the stream stops for 0.4 s ...
+        elif s == 22400:
+            chunks = [(s - 8000, x[s - 8000: s + 1600])]  # ... and comes back with 0.5 s of pre-roll
+        else:
+            chunks = [(s, x[s: s + 1600])]
+        segs += d.process(FrontendBlock(rows(s / 16000, (0, 0.0, -20.0)), {0: chunks} if chunks else {}))[0]
+    segs += d.flush(4.0)[0]
+    assert len(segs) == 1 and abs(segs[0].start_s - 2.5) < 0.05 and abs(segs[0].end_s - 3.25) < 0.05
+
 def test_a_track_the_localizer_does_not_detect_hears_only_leakage():
     """Two tracks carry the same speech at the same level (one beam leaks the other's talker); only the track
     the localizer detects gets speech, the coasting one stays silent (and both do with the gate off)."""

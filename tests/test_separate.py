@@ -196,6 +196,30 @@ def test_preroll_starts_stream_before_the_track():
     assert audio.size == frames * 256 and start == (41 - frames) * 256 - sep.latency_samples
 
 
+
+def test_a_revived_track_gets_no_sample_twice():
+    """A stream ends keep_s after its track's last row; when the tracker revives the track a little later, the new
+    stream's pre-roll starts where the old stream stopped (not over samples given already), and a track revived
+    later than a pre-roll reaches gets its whole pre-roll."""
+    arr = ff.load_array("respeaker-4mic-hat")
+    sep = Separator(arr, 16000, preroll_s=0.5, keep_s=0.25)
+    rng = np.random.default_rng(0)
+    chunks = []
+    for t in range(200):
+        if t in (5, 30, 150):  # born; revived 0.13 s after its stream ended (keep_s after 5); revived long after
+            sep.update_tracks([TrackRow(t * 0.016, 7, 10.0, 0.0, 0.0)])
+        out = sep.process_frame(rng.standard_normal((4, 257)) + 1j * rng.standard_normal((4, 257)))
+        if 7 in out:
+            chunks.append(out[7])
+    starts = [s for s, _ in chunks]
+    ends = [s + a.size for s, a in chunks]
+    breaks = [k for k in range(1, len(chunks)) if starts[k] != ends[k - 1]]
+    assert len(breaks) == 1  # the first revival goes on where the stream stopped
+    revival = next(k for k in range(1, len(chunks)) if chunks[k][1].size > 256)
+    assert starts[revival] == ends[revival - 1] and chunks[revival][1].size == (30 - 22 + 1) * 256
+    frames = sep.preroll_frames + 1  # the late revival: its whole pre-roll, after a gap
+    assert starts[breaks[0]] == (151 - frames) * 256 - sep.latency_samples > ends[breaks[0] - 1]
+
 def scene(rng, n=48000):
     from farfield.sim import SourceSpec, render_scene, synthetic_speech
 
