@@ -30,7 +30,8 @@ class FrontendBlock:
 
     tracks: rows of the localizer updates in this block; streams: audio per track
     ``{track_id: [(start_sample, samples), ...]}`` (start in input samples; a new track's first chunk includes
-    its pre-roll); target_id: the target after this block (``None`` when nobody); target: the target's audio
+    its pre-roll; a track's chunks never overlap: a revived track's go on where its last stream stopped);
+    target_id: the target after this block (``None`` when nobody); target: the target's audio
     ``(start_sample, samples)``, contiguous from block to block (zeros while there is no target). With a
     diarizer: segments (closed :class:`~farfield.diarize.SpeakerSegment`), events and the target speaker.
     """
