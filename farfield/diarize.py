@@ -354,7 +354,7 @@ class OnlineDiarizer:
                 if start > before:  # a gap in the stream: silence, so sample times stay right
                     st.vad.process(np.zeros(start - before))
                     self._keep_audio(st, np.zeros(start - before))
-                elif start < before:  # a stream reborn within forget_after_s: its pre-roll was heard already
+                elif start < before:  # samples fed already (a producer that repeats them): only the new ones
                     x = x[before - start:]
                     start = before
                     if x.size == 0:

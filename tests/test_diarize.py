@@ -710,7 +710,6 @@ def test_block_from_a_single_channel_track():
     assert len(segs) == 1 and abs(segs[0].start_s - 1.0) < 0.05 and abs(segs[0].end_s - 2.0) < 0.05
 
 
-
 def test_a_reborn_stream_keeps_its_sample_times():
     """A separator stream that stops and comes back within ``forget_after_s`` starts again with a pre-roll that
     reaches back over audio already fed: the segment times stay those of the input (they drifted late by the
@@ -730,6 +729,7 @@ def test_a_reborn_stream_keeps_its_sample_times():
         segs += d.process(FrontendBlock(rows(s / 16000, (0, 0.0, -20.0)), {0: chunks} if chunks else {}))[0]
     segs += d.flush(4.0)[0]
     assert len(segs) == 1 and abs(segs[0].start_s - 2.5) < 0.05 and abs(segs[0].end_s - 3.25) < 0.05
+
 
 def test_a_track_the_localizer_does_not_detect_hears_only_leakage():
     """Two tracks carry the same speech at the same level (one beam leaks the other's talker); only the track

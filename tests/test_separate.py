@@ -196,7 +196,6 @@ def test_preroll_starts_stream_before_the_track():
     assert audio.size == frames * 256 and start == (41 - frames) * 256 - sep.latency_samples
 
 
-
 def test_a_revived_track_gets_no_sample_twice():
     """A stream ends keep_s after its track's last row; when the tracker revives the track a little later, the new
     stream's pre-roll starts where the old stream stopped (not over samples given already), and a track revived
@@ -219,6 +218,7 @@ def test_a_revived_track_gets_no_sample_twice():
     assert starts[revival] == ends[revival - 1] and chunks[revival][1].size == (30 - 22 + 1) * 256
     frames = sep.preroll_frames + 1  # the late revival: its whole pre-roll, after a gap
     assert starts[breaks[0]] == (151 - frames) * 256 - sep.latency_samples > ends[breaks[0] - 1]
+
 
 def scene(rng, n=48000):
     from farfield.sim import SourceSpec, render_scene, synthetic_speech
