@@ -65,7 +65,6 @@ class _Stream:
     leak: dict = field(default_factory=dict)  # other track id -> (F,) |w^H d_other|^2, while weights and steers hold
     preroll: list | None = None  # frames from before the track was born, beamformed with its first frame
     emit_from: int | None = None  # the earliest input sample of its chunks (where the track's ended stream stopped)
-    emitted_to: int = 0  # input sample its last chunk ended at
     base_weights: np.ndarray | None = None  # (F, M) superdirective weights, where the mask is too thin
     phi_s: np.ndarray | None = None  # (F, M, M) mask-weighted target covariance (MASKED methods)
     phi_n: np.ndarray | None = None  # (F, M, M) mask-weighted noise covariance
@@ -319,10 +318,12 @@ class Separator:
         kernels.update_noise_covariance(X, self._phi, self._noise, self._power, self.alpha, self.power_alpha,
                                         self.noise_rise, self.margin)
         lat = self.latency_samples
-        reach = (self._frame - len(self._buffer)) * self.hop_size - lat  # where a new stream's pre-roll starts
-        self._ended = {t: e for t, e in self._ended.items() if e > reach}
+        if self._ended:
+            reach = (self._frame - len(self._buffer)) * self.hop_size - lat  # where a new stream's pre-roll starts
+            self._ended = {t: e for t, e in self._ended.items() if e > reach}
         for tid in [t for t, s in self._streams.items() if self._frame - s.last_seen_frame > self.keep_frames]:
-            self._ended[tid] = self._streams.pop(tid).emitted_to
+            del self._streams[tid]
+            self._ended[tid] = self._frame * self.hop_size - lat  # every stream gave audio up to the last frame
         if self._dirty and self._streams:
             self._compute_weights(self._active)
             self._dirty = False
@@ -346,7 +347,6 @@ class Separator:
             start = (self._frame - frames.shape[2] + 1) * self.hop_size - lat
             if s.emit_from is not None and start < s.emit_from:  # a revived track: its ended stream gave this part
                 audio, start = audio[s.emit_from - start:], s.emit_from
-            s.emitted_to = start + audio.size
             out[tid] = (start, audio)
         self._buffer.append(X)
         self._frame += 1
