@@ -96,6 +96,9 @@ class _TrackState:
     voice_s: float = 0.0
 
 
+_DETECTION_MEMORY_S = 3.0  # longer than a VAD hangover plus the detection hold plus the streams' latency
+
+
 class OnlineDiarizer:
     """Streaming diarization over the per-track streams of a :class:`~farfield.frontend.Frontend`.
 
@@ -126,6 +129,10 @@ class OnlineDiarizer:
             coasts through a pause, or is only kept by weak detections, hears leakage. SRP-PHAT peaks separate
             talkers far better than the beams' levels on small arrays. ``None``: off. 0.1 s was chosen on 20
             scenes apart from the benchmark's (meeting / factory DER 0.24 / 0.48 off, 0.155 / 0.49 at 0.1 s).
+            With the gate on, a segment also ends at the track's last detection within it, not when the hold
+            runs out after it (benchmark DER, meetings 4.3 -> 4.2 %, factory halls 37.1 -> 38.1 %, all of it
+            in one hall that scores over 100 % either way; the gaze policy's target time on the addressee
+            while they speak rose in each of 6 room sets, 92.9 -> 94.3 % pooled).
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
@@ -175,7 +182,7 @@ class OnlineDiarizer:
         self._n_new = 0
         self._block = 0
         self._last_row_block: dict[int, int] = {}
-        self._last_detected_s: dict[int, float] = {}
+        self._detected_s: dict[int, deque] = {}  # a track's detection times (s) over the last _DETECTION_MEMORY_S
         self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
         self._identified_at: dict[int, float] = {}  # ... and when (s)
@@ -336,7 +343,10 @@ class OnlineDiarizer:
             az_now[r.track_id] = r.azimuth_deg
             self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
-                self._last_detected_s[r.track_id] = r.time_s
+                times = self._detected_s.setdefault(r.track_id, deque())
+                times.append(r.time_s)
+                while times[0] < r.time_s - _DETECTION_MEMORY_S:
+                    times.popleft()
         # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream
         # is more than ``dominance_db`` below the loudest stream is hearing someone else
         energy = {tid: float(np.mean(chunks[-1][1] ** 2)) for tid, chunks in block.streams.items()}
@@ -359,8 +369,9 @@ class OnlineDiarizer:
                     start = before
                     if x.size == 0:
                         continue
+                detected = self._detected_s.get(tid)
                 undetected = (self.detection_hold_s is not None and
-                              start / sr - self._last_detected_s.get(tid, -1e9) > self.detection_hold_s)
+                              start / sr - (detected[-1] if detected else -1e9) > self.detection_hold_s)
                 if (self._block - self._last_row_block.get(tid, -10) > 1 or undetected
                         or energy[tid] < loudest * self._dominance):
                     x = np.zeros_like(x)  # the localizer does not hear this track now, or its beam holds leakage
@@ -369,7 +380,8 @@ class OnlineDiarizer:
                 closed = st.vad.process(x)
                 end_sample = start + x.size
                 for a, b in closed:
-                    ga, gb = st.start_sample + a, st.start_sample + b
+                    ga = st.start_sample + a
+                    gb = self._end_at_detection(tid, ga, st.start_sample + b)
                     seg_audio = self._segment_audio(st, ga, gb)
                     if not st.seg_labelled:
                         st.seg_speaker = self._assign(st, tid, seg_audio, ga / sr, events)
@@ -433,7 +445,8 @@ class OnlineDiarizer:
         """Close the open segment of a track that ends (the recording ends, or the track died)."""
         sr = self.sample_rate
         for a, b in st.vad.flush():
-            ga, gb = st.start_sample + a, min(st.start_sample + b, end_sample)
+            ga = st.start_sample + a
+            gb = self._end_at_detection(tid, ga, min(st.start_sample + b, end_sample))
             if gb <= ga:
                 continue
             if not st.seg_labelled:
@@ -444,6 +457,21 @@ class OnlineDiarizer:
                 continue
             segments.append(SpeakerSegment(st.seg_speaker, ga / sr, gb / sr, tid))
             events.append(Event(gb / sr, "speech_end", st.seg_speaker, tid))
+
+    def _end_at_detection(self, tid: int, start: int, end: int) -> int:
+        """A segment ``[start, end)`` (stream samples) of track ``tid`` ends no later than the localizer's last
+        detection of the track within it. The detection gate keeps a stream open ``detection_hold_s`` after
+        that, to bridge short gaps inside speech, and the localizer's smoothed cross-spectra detect a talker
+        until a little after they stop anyway; what the beam holds after the last detection is others'
+        leakage, which the VAD may call speech (a TV talking on after the person). With the gate off
+        (``detection_hold_s=None``) the end is kept."""
+        if self.detection_hold_s is None:
+            return end
+        sr = self.sample_rate
+        last = [t for t in self._detected_s.get(tid, ()) if t * sr <= end]
+        if not last or last[-1] * sr <= start:
+            return end  # no detection inside the segment was kept: leave it as the VAD gave it
+        return int(round(last[-1] * sr))
 
     def _forget_dead_tracks(self, block, segments: list, events: list) -> None:
         """Tracks whose streams stopped ``forget_after_s`` ago died: close their segments and free their state
@@ -458,4 +486,4 @@ class OnlineDiarizer:
                 self._close_track(tid, st, last, segments, events)
                 del self._tracks[tid]
                 self._last_row_block.pop(tid, None)
-                self._last_detected_s.pop(tid, None)
+                self._detected_s.pop(tid, None)

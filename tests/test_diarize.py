@@ -753,6 +753,29 @@ def test_a_track_the_localizer_does_not_detect_hears_only_leakage():
     assert tracks_with_speech(detection_hold_s=None) == {1, 2}
 
 
+
+def test_a_segment_ends_at_the_last_detection_of_its_track():
+    """The localizer stops detecting a talker at 1.9 s while their beam goes on carrying speech (another talker's
+    leakage) to 2.5 s: the segment ends at the last detection, not ``detection_hold_s`` later when the gate
+    closes; with the gate off the VAD's end stays."""
+    rng = np.random.default_rng(2)
+    x = 1e-4 * rng.standard_normal(48000)
+    x[16000:40000] += 0.3 * rng.standard_normal(24000)  # speech-like 1.0-2.5 s
+
+    def segments(**kw):
+        d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
+        segs = []
+        for s in range(0, 48000, 1600):
+            t = s / 16000
+            b = FrontendBlock([TrackRow(t, 1, 0.0, 0.0, -20.0, detected=t < 1.95)], {1: [(s, x[s: s + 1600])]})
+            segs += d.process(b)[0]
+        return segs + d.flush(3.0)[0]
+
+    (g,) = segments()
+    assert abs(g.start_s - 1.0) < 0.05 and abs(g.end_s - 1.9) < 1e-3
+    (g,) = segments(detection_hold_s=None)
+    assert abs(g.end_s - 2.5) < 0.05
+
 def test_bad_input():
     d = OnlineDiarizer(16000, embeddings=False)
     with pytest.raises(ValueError, match="embeddings=True"):
