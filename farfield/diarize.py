@@ -487,3 +487,10 @@ class OnlineDiarizer:
                 del self._tracks[tid]
                 self._last_row_block.pop(tid, None)
                 self._detected_s.pop(tid, None)
+        # rows of tracks that never had a stream: forget them once they can no longer open the gates
+        now_s = self._now_sample / self.sample_rate
+        for tid in [t for t, b in self._last_row_block.items() if t not in self._tracks and self._block - b > 1]:
+            times = self._detected_s.get(tid)
+            if not times or times[-1] < now_s - _DETECTION_MEMORY_S:
+                self._last_row_block.pop(tid)
+                self._detected_s.pop(tid, None)

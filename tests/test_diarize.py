@@ -968,9 +968,11 @@ def test_dead_tracks_are_closed_and_forgotten():
         x[4000:12000] += 0.3 * rng.standard_normal(8000)  # 0.5 s of "speech" per track
         for s in range(0, x.size, 1600):
             t0 = k * 16000 + s
-            b = FrontendBlock(rows(t0 / 16000, (k, float(k % 360), -20.0)), {k: [(t0, x[s: s + 1600])]})
+            b = FrontendBlock(rows(t0 / 16000, (k, float(k % 360), -20.0), (1000 + k, 90.0, -30.0)),
+                              {k: [(t0, x[s: s + 1600])]})  # track 1000 + k: rows without a stream
             segs_before_flush += d.process(b)[0]
             sel.observe(d.speaking_tracks(), t0 / 16000)
             sel.update(b.tracks, t0 / 16000)
-        assert len(d._tracks) <= 3 and len(sel._track_dir) <= 12  # the selector keeps a dead track 10 s
+        assert len(d._tracks) <= 3 and len(sel._track_dir) <= 24  # the selector keeps a dead track 10 s
+        assert len(d._last_row_block) <= 8 and len(d._detected_s) <= 8
     assert len({g.track_id for g in segs_before_flush}) >= 198
