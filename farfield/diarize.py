@@ -133,6 +133,12 @@ class OnlineDiarizer:
             runs out after it (benchmark DER, meetings 4.3 -> 4.2 %, factory halls 37.1 -> 38.1 %, all of it
             in one hall that scores over 100 % either way; the gaze policy's share of target time on the
             addressee while they speak rose in each of the 8 sets of rooms and voices, 92.8 -> 94.2 % pooled).
+        end_fall_db_s: with the gate on, a segment's end also moves back over a final run of its track's
+            detections whose power (the track rows' ``power_db``) falls this fast or faster, in dB per second:
+            a talker who has stopped is still detected while the localizer's average of the cross-spectra fades
+            (at most 36 dB/s with its default 0.12 s time constant), so such a run holds no new sound from the
+            track. ``None``: off. 18 dB/s (half the fastest fade) was chosen on a replay of the gaze policy's
+            segments (``benchmarks/EXPERIMENTS.md``).
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
@@ -140,7 +146,8 @@ class OnlineDiarizer:
                  track_bonus: float = 0.12, direction_bonus: float = 0.15, direction_deg: float = 20.0,
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
                  detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
-                 identify_min_s: float = 2.0, forget_after_s: float = 1.0) -> None:
+                 identify_min_s: float = 2.0, forget_after_s: float = 1.0,
+                 end_fall_db_s: float | None = 18.0) -> None:
         self.sample_rate = check_sample_rate(sample_rate)
         check_settings("OnlineDiarizer", label_after_s=label_after_s, direction_deg=direction_deg,
                        direction_memory_s=direction_memory_s, max_buffer_s=max_buffer_s, dominance_db=dominance_db,
@@ -151,6 +158,8 @@ class OnlineDiarizer:
         check_settings("OnlineDiarizer", low=-1.0, high=2.0, threshold=threshold)  # cosine + bonuses
         if detection_hold_s is not None:
             check_settings("OnlineDiarizer", detection_hold_s=detection_hold_s)
+        if end_fall_db_s is not None:
+            check_settings("OnlineDiarizer", end_fall_db_s=end_fall_db_s)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
         self.vad_kind = vad
@@ -162,6 +171,7 @@ class OnlineDiarizer:
         self.forget_after = int(forget_after_s * sample_rate)
         self._dominance = 10 ** (-dominance_db / 10)
         self.detection_hold_s = None if detection_hold_s is None else float(detection_hold_s)
+        self.end_fall_db_s = None if end_fall_db_s is None else float(end_fall_db_s)
         self.identify_floor, self.identify_margin = float(identify_floor), float(identify_margin)
         self.identify_min_s = float(identify_min_s)
         self.speakers: dict[str, _Speaker] = {}
@@ -182,7 +192,7 @@ class OnlineDiarizer:
         self._n_new = 0
         self._block = 0
         self._last_row_block: dict[int, int] = {}
-        self._detected_s: dict[int, deque] = {}  # a track's detection times (s) over the last _DETECTION_MEMORY_S
+        self._detected_s: dict[int, deque] = {}  # a track's detections (time s, power dB), last _DETECTION_MEMORY_S
         self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
         self._identified_at: dict[int, float] = {}  # ... and when (s)
@@ -344,8 +354,8 @@ class OnlineDiarizer:
             self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
                 times = self._detected_s.setdefault(r.track_id, deque())
-                times.append(r.time_s)
-                while times[0] < r.time_s - _DETECTION_MEMORY_S:
+                times.append((r.time_s, r.power_db))
+                while times[0][0] < r.time_s - _DETECTION_MEMORY_S:
                     times.popleft()
         # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream
         # is more than ``dominance_db`` below the loudest stream is hearing someone else
@@ -371,7 +381,7 @@ class OnlineDiarizer:
                         continue
                 detected = self._detected_s.get(tid)
                 undetected = (self.detection_hold_s is not None and
-                              start / sr - (detected[-1] if detected else -1e9) > self.detection_hold_s)
+                              start / sr - (detected[-1][0] if detected else -1e9) > self.detection_hold_s)
                 if (self._block - self._last_row_block.get(tid, -10) > 1 or undetected
                         or energy[tid] < loudest * self._dominance):
                     x = np.zeros_like(x)  # the localizer does not hear this track now, or its beam holds leakage
@@ -463,15 +473,20 @@ class OnlineDiarizer:
         detection of the track within it. The detection gate keeps a stream open ``detection_hold_s`` after
         that, to bridge short gaps inside speech, and the localizer's smoothed cross-spectra detect a talker
         until a little after they stop anyway; what the beam holds after the last detection is others'
-        leakage, which the VAD may call speech (a TV talking on after the person). With the gate off
-        (``detection_hold_s=None``) the end is kept."""
+        leakage, which the VAD may call speech (a TV talking on after the person). The end then moves back over
+        a final run of detections whose power falls at ``end_fall_db_s`` or faster: the fading average of a
+        talker who has stopped, not new sound. With the gate off (``detection_hold_s=None``) the end is kept."""
         if self.detection_hold_s is None:
             return end
         sr = self.sample_rate
-        last = [t for t in self._detected_s.get(tid, ()) if t * sr <= end]
-        if not last or last[-1] * sr <= start:
+        dets = [(t, p) for t, p in self._detected_s.get(tid, ()) if start < t * sr <= end]
+        if not dets:
             return end  # no detection inside the segment was kept: leave it as the VAD gave it
-        return int(round(last[-1] * sr))
+        k = len(dets) - 1
+        if self.end_fall_db_s is not None:
+            while k > 0 and dets[k - 1][1] - dets[k][1] >= self.end_fall_db_s * (dets[k][0] - dets[k - 1][0]):
+                k -= 1
+        return int(round(dets[k][0] * sr))
 
     def _forget_dead_tracks(self, block, segments: list, events: list) -> None:
         """Tracks whose streams stopped ``forget_after_s`` ago died: close their segments and free their state
@@ -491,6 +506,6 @@ class OnlineDiarizer:
         now_s = self._now_sample / self.sample_rate
         for tid in [t for t, b in self._last_row_block.items() if t not in self._tracks and self._block - b > 1]:
             times = self._detected_s.get(tid)
-            if not times or times[-1] < now_s - _DETECTION_MEMORY_S:
+            if not times or times[-1][0] < now_s - _DETECTION_MEMORY_S:
                 self._last_row_block.pop(tid)
                 self._detected_s.pop(tid, None)

@@ -776,6 +776,33 @@ def test_a_segment_ends_at_the_last_detection_of_its_track():
     assert abs(g.end_s - 2.5) < 0.05
 
 
+
+def test_a_segment_ends_where_its_tracks_detections_start_to_fade():
+    """Detected until 1.9 s, but from 1.6 s the track's power falls at 30 dB/s, as the localizer's average fades
+    after a talker stops: the segment ends at 1.6 s. A slower fall (10 dB/s: a talker getting quieter) keeps the
+    end at the last detection, and so does ``end_fall_db_s=None``."""
+    rng = np.random.default_rng(2)
+    x = 1e-4 * rng.standard_normal(48000)
+    x[16000:40000] += 0.3 * rng.standard_normal(24000)  # speech-like 1.0-2.5 s
+
+    def end(fall_db_s: float, **kw) -> float:
+        d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
+        segs = []
+        for s in range(0, 48000, 1600):
+            t = s / 16000
+            p = -20.0 - fall_db_s * max(0.0, t - 1.6)
+            b = FrontendBlock([TrackRow(t, 1, 0.0, 0.0, p, detected=t < 1.95)], {1: [(s, x[s: s + 1600])]})
+            segs += d.process(b)[0]
+        (g,) = segs + d.flush(3.0)[0]
+        return g.end_s
+
+    assert abs(end(30.0) - 1.6) < 1e-3
+    assert abs(end(10.0) - 1.9) < 1e-3
+    assert abs(end(30.0, end_fall_db_s=None) - 1.9) < 1e-3
+    with pytest.raises(ValueError, match=r"end_fall_db_s must be .* got -1"):
+        OnlineDiarizer(16000, embeddings=False, end_fall_db_s=-1)
+
+
 def test_bad_input():
     d = OnlineDiarizer(16000, embeddings=False)
     with pytest.raises(ValueError, match="embeddings=True"):
