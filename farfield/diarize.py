@@ -138,7 +138,9 @@ class OnlineDiarizer:
             a talker who has stopped is still detected while the localizer's average of the cross-spectra fades
             (at most 36 dB/s with its default 0.12 s time constant), so such a run holds no new sound from the
             track. ``None``: off. 18 dB/s (half the fastest fade) was chosen on a replay of the gaze policy's
-            segments (``benchmarks/EXPERIMENTS.md``).
+            segments (``benchmarks/EXPERIMENTS.md``); in the benchmark's reruns the gaze policy's share of target
+            time on the addressee while they speak rose 94.2 -> 95.3 % (seeds 5-8 pooled), about as much of their
+            speech was cut as of others' sound, and DER went 4.2 -> 4.2 % (meetings), 38.1 -> 38.6 % (factory).
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
