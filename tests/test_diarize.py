@@ -753,47 +753,37 @@ def test_a_track_the_localizer_does_not_detect_hears_only_leakage():
     assert tracks_with_speech(detection_hold_s=None) == {1, 2}
 
 
+def _one_track_segments(power_db=lambda t: -20.0, **kw) -> list:
+    """Segments of one track, detected until 1.95 s, whose beam carries speech-like noise from 1.0 to 2.5 s (after
+    1.95 s: another talker's leakage); ``power_db(t)``: the track rows' power."""
+    rng = np.random.default_rng(2)
+    x = 1e-4 * rng.standard_normal(48000)
+    x[16000:40000] += 0.3 * rng.standard_normal(24000)
+    d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
+    segs = []
+    for s in range(0, 48000, 1600):
+        t = s / 16000
+        b = FrontendBlock([TrackRow(t, 1, 0.0, 0.0, power_db(t), detected=t < 1.95)], {1: [(s, x[s: s + 1600])]})
+        segs += d.process(b)[0]
+    return segs + d.flush(3.0)[0]
+
+
 def test_a_segment_ends_at_the_last_detection_of_its_track():
     """The localizer stops detecting a talker at 1.9 s while their beam goes on carrying speech (another talker's
     leakage) to 2.5 s: the segment ends at the last detection, not ``detection_hold_s`` later when the gate
     closes; with the gate off the VAD's end stays."""
-    rng = np.random.default_rng(2)
-    x = 1e-4 * rng.standard_normal(48000)
-    x[16000:40000] += 0.3 * rng.standard_normal(24000)  # speech-like 1.0-2.5 s
-
-    def segments(**kw):
-        d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
-        segs = []
-        for s in range(0, 48000, 1600):
-            t = s / 16000
-            b = FrontendBlock([TrackRow(t, 1, 0.0, 0.0, -20.0, detected=t < 1.95)], {1: [(s, x[s: s + 1600])]})
-            segs += d.process(b)[0]
-        return segs + d.flush(3.0)[0]
-
-    (g,) = segments()
+    (g,) = _one_track_segments()
     assert abs(g.start_s - 1.0) < 0.05 and abs(g.end_s - 1.9) < 1e-3
-    (g,) = segments(detection_hold_s=None)
+    (g,) = _one_track_segments(detection_hold_s=None)
     assert abs(g.end_s - 2.5) < 0.05
-
 
 
 def test_a_segment_ends_where_its_tracks_detections_start_to_fade():
     """Detected until 1.9 s, but from 1.6 s the track's power falls at 30 dB/s, as the localizer's average fades
     after a talker stops: the segment ends at 1.6 s. A slower fall (10 dB/s: a talker getting quieter) keeps the
     end at the last detection, and so does ``end_fall_db_s=None``."""
-    rng = np.random.default_rng(2)
-    x = 1e-4 * rng.standard_normal(48000)
-    x[16000:40000] += 0.3 * rng.standard_normal(24000)  # speech-like 1.0-2.5 s
-
     def end(fall_db_s: float, **kw) -> float:
-        d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
-        segs = []
-        for s in range(0, 48000, 1600):
-            t = s / 16000
-            p = -20.0 - fall_db_s * max(0.0, t - 1.6)
-            b = FrontendBlock([TrackRow(t, 1, 0.0, 0.0, p, detected=t < 1.95)], {1: [(s, x[s: s + 1600])]})
-            segs += d.process(b)[0]
-        (g,) = segs + d.flush(3.0)[0]
+        (g,) = _one_track_segments(lambda t: -20.0 - fall_db_s * max(0.0, t - 1.6), **kw)
         return g.end_s
 
     assert abs(end(30.0) - 1.6) < 1e-3
