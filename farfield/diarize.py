@@ -194,7 +194,7 @@ class OnlineDiarizer:
         self._n_new = 0
         self._block = 0
         self._last_row_block: dict[int, int] = {}
-        self._detected_s: dict[int, deque] = {}  # a track's detections (time s, power dB), last _DETECTION_MEMORY_S
+        self._detections: dict[int, deque] = {}  # a track's detections (time s, power dB), last _DETECTION_MEMORY_S
         self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
         self._identified_at: dict[int, float] = {}  # ... and when (s)
@@ -355,7 +355,7 @@ class OnlineDiarizer:
             az_now[r.track_id] = r.azimuth_deg
             self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
-                times = self._detected_s.setdefault(r.track_id, deque())
+                times = self._detections.setdefault(r.track_id, deque())
                 times.append((r.time_s, r.power_db))
                 while times[0][0] < r.time_s - _DETECTION_MEMORY_S:
                     times.popleft()
@@ -381,7 +381,7 @@ class OnlineDiarizer:
                     start = before
                     if x.size == 0:
                         continue
-                detected = self._detected_s.get(tid)
+                detected = self._detections.get(tid)
                 undetected = (self.detection_hold_s is not None and
                               start / sr - (detected[-1][0] if detected else -1e9) > self.detection_hold_s)
                 if (self._block - self._last_row_block.get(tid, -10) > 1 or undetected
@@ -481,7 +481,7 @@ class OnlineDiarizer:
         if self.detection_hold_s is None:
             return end
         sr = self.sample_rate
-        dets = [(t, p) for t, p in self._detected_s.get(tid, ()) if start < t * sr <= end]
+        dets = [(t, p) for t, p in self._detections.get(tid, ()) if start < t * sr <= end]
         if not dets:
             return end  # no detection inside the segment was kept: leave it as the VAD gave it
         k = len(dets) - 1
@@ -503,11 +503,11 @@ class OnlineDiarizer:
                 self._close_track(tid, st, last, segments, events)
                 del self._tracks[tid]
                 self._last_row_block.pop(tid, None)
-                self._detected_s.pop(tid, None)
+                self._detections.pop(tid, None)
         # rows of tracks that never had a stream: forget them once they can no longer open the gates
         now_s = self._now_sample / self.sample_rate
         for tid in [t for t, b in self._last_row_block.items() if t not in self._tracks and self._block - b > 1]:
-            times = self._detected_s.get(tid)
+            times = self._detections.get(tid)
             if not times or times[-1][0] < now_s - _DETECTION_MEMORY_S:
                 self._last_row_block.pop(tid)
-                self._detected_s.pop(tid, None)
+                self._detections.pop(tid, None)

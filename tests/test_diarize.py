@@ -991,5 +991,5 @@ def test_dead_tracks_are_closed_and_forgotten():
             sel.observe(d.speaking_tracks(), t0 / 16000)
             sel.update(b.tracks[:1], t0 / 16000)
         assert len(d._tracks) <= 3 and len(sel._track_dir) <= 12  # the selector keeps a dead track 10 s
-        assert len(d._last_row_block) <= 8 and len(d._detected_s) <= 8
+        assert len(d._last_row_block) <= 8 and len(d._detections) <= 8
     assert len({g.track_id for g in segs_before_flush}) >= 198
