@@ -67,8 +67,8 @@ STILL_TALKERS: Mapping[str, float] = MappingProxyType({"speed_deg_s": 3.0, "meas
 """:class:`Tracker` settings for talkers who stay put (a seated meeting, a desk or kiosk robot): ``Tracker(...,
 **STILL_TALKERS)``, ``--still-talkers`` on the command line. The filter trusts single detections less (they scatter by
 10 deg and more in reverberant rooms) and expects slower motion, so one talker keeps one steady track: better
-localization, factory-hall DER and target selection than the defaults (``benchmarks/EXPERIMENTS.md``; the
-``*_speed_3_measurement_noise_12.txt`` files in ``benchmarks/results``). But a walking talker is followed late: one
+localization and mostly better target selection than the defaults, DER a little worse (``benchmarks/EXPERIMENTS.md``;
+the ``*_speed_3_measurement_noise_12.txt`` files in ``benchmarks/results``). But a walking talker is followed late: one
 walking past the array at 23 deg/s had a median error of 9.4 deg against 3.3 at the defaults, so they are not the
 default. Read-only: ``dict(STILL_TALKERS)`` for a copy to change."""
 
