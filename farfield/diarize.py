@@ -355,10 +355,10 @@ class OnlineDiarizer:
             az_now[r.track_id] = r.azimuth_deg
             self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
-                times = self._detections.setdefault(r.track_id, deque())
-                times.append((r.time_s, r.power_db))
-                while times[0][0] < r.time_s - _DETECTION_MEMORY_S:
-                    times.popleft()
+                dets = self._detections.setdefault(r.track_id, deque())
+                dets.append((r.time_s, r.power_db))
+                while dets[0][0] < r.time_s - _DETECTION_MEMORY_S:
+                    dets.popleft()
         # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream
         # is more than ``dominance_db`` below the loudest stream is hearing someone else
         energy = {tid: float(np.mean(chunks[-1][1] ** 2)) for tid, chunks in block.streams.items()}
@@ -507,7 +507,7 @@ class OnlineDiarizer:
         # rows of tracks that never had a stream: forget them once they can no longer open the gates
         now_s = self._now_sample / self.sample_rate
         for tid in [t for t, b in self._last_row_block.items() if t not in self._tracks and self._block - b > 1]:
-            times = self._detections.get(tid)
-            if not times or times[-1][0] < now_s - _DETECTION_MEMORY_S:
+            dets = self._detections.get(tid)
+            if not dets or dets[-1][0] < now_s - _DETECTION_MEMORY_S:
                 self._last_row_block.pop(tid)
                 self._detections.pop(tid, None)
