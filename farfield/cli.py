@@ -154,6 +154,9 @@ def process_cmd(
                                       "word heard then; the target locks on whoever said it. Either with @AZIMUTH_DEG "
                                       "(where the cue saw the person, e.g. 12.5@90): only a talker within 20 deg of "
                                       "it. Repeatable. With cues, nobody is the target outside a lock."),
+    startup: float = typer.Option(5.0, min=0.0, help="Seconds from the start in which nobody becomes the target "
+                                  "by level alone (only by --enroll, --sector or a cue): a voice heard from the start "
+                                  "may be a TV that the playback rules cannot judge yet. 0 turns it off (short clips)."),
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
@@ -191,7 +194,7 @@ def process_cmd(
                 except (ValueError, AssertionError):
                     raise ValueError(f"--sector expects CENTRE_DEG,HALF_WIDTH_DEG, got {sector!r}") from None
             extra = {"diarizer": dia, "target": TargetSelector(enrolled=names, sector=sec,
-                                                               require_trigger=bool(trigger))}
+                                                               require_trigger=bool(trigger), startup_s=startup)}
         if trigger and not diarize:
             raise ValueError("--trigger needs diarization (the target policy that takes cues runs on its labels); "
                              "drop --no-diarize")

@@ -287,7 +287,8 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
                 "localizer_frame_size": fe.localizer.frame_size,
                 "block_size": block_size, "dereverb": fe.wpe is not None, "localizer": fe.localizer.method,
                 "grid": fe.localizer.grid.kind, "tracker_options": dict(frontend_options.get("tracker_options") or {}),
-                "reference_mic": fe.separator.reference_mic if fe.separator else None}
+                "reference_mic": fe.separator.reference_mic if fe.separator else None,
+                "target_policy": type(fe.target).__name__, "target_startup_s": getattr(fe.target, "startup_s", None)}
     return ProcessResult(rows, streams, target, sr, fe.latency_samples, rtf, settings, segments, events,
                          target_segs)
 

@@ -119,6 +119,11 @@ class TargetSelector:
       is the target only while it speaks within ``cue_hold_deg`` of the direction (the tracker may hand the track
       to a talker beside the person; the lock stays, for when the person speaks on it again).
 
+    ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
+    becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
+    heard from start-up may be a TV that the playback rules cannot judge yet. The levels are recorded meanwhile.
+    ``startup_s=0`` turns it off.
+
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
     target (after ``keep_s``), rather than whoever else is talking. When the target's track speaks with a label
@@ -160,12 +165,12 @@ class TargetSelector:
                  playback_slot_fraction: float = 0.8, playback_masked: float = 0.1,
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
                  nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0, cue_width_deg: float = 20.0,
-                 cue_hold_deg: float = 10.0) -> None:
+                 cue_hold_deg: float = 10.0, startup_s: float = EARLY_PLAYBACK_FROM_S) -> None:
         check_settings("TargetSelector", trigger_window_s=trigger_window_s, trigger_quiet_s=trigger_quiet_s,
                        trigger_settle_s=trigger_settle_s,
                        lock_timeout_s=lock_timeout_s, keep_s=keep_s, playback_window_s=playback_window_s,
                        playback_min_s=playback_min_s, hold_s=hold_s, nearest_memory_s=nearest_memory_s,
-                       playback_overlap=playback_overlap)
+                       playback_overlap=playback_overlap, startup_s=startup_s)
         check_settings("TargetSelector", high=1.0, playback_fraction=playback_fraction,
                        playback_slot_fraction=playback_slot_fraction, playback_masked=playback_masked)
         check_settings("TargetSelector", high=180.0, playback_width_deg=playback_width_deg, cue_width_deg=cue_width_deg,
@@ -186,6 +191,7 @@ class TargetSelector:
         self.playback_min_s = min(float(playback_min_s), float(playback_window_s))
         self.playback_slot_fraction, self.playback_masked = float(playback_slot_fraction), float(playback_masked)
         self.hold_s = hold_s
+        self.startup_s = float(startup_s)
         self.reset()
 
     def reset(self) -> None:
@@ -227,6 +233,7 @@ class TargetSelector:
         self._events: list = []
         self._challenger: tuple[int, float] | None = None
         self._now = 0.0
+        self._first_s: float | None = None  # time of the first update (start-up)
 
     @property
     def locked(self) -> bool:
@@ -350,6 +357,8 @@ class TargetSelector:
     # -- choosing ----------------------------------------------------------------------------------------------
     def update(self, rows, time_s: float) -> int | None:
         self._now = time_s
+        if self._first_s is None:
+            self._first_s = float(time_s)
         by_id = {r.track_id: r for r in rows}
         if rows:
             self._record(rows, time_s)
@@ -438,6 +447,9 @@ class TargetSelector:
         elif self.exclusive and self.nearest and self._nearest is not None:
             tid, az = self._nearest
             cands = {t: r for t, r in cands.items() if t == tid or azimuth_difference_deg(heading[t], az) <= 20.0}
+        if not self.locked and time_s - self._first_s < self.startup_s:
+            # not by level alone in the first seconds: a voice heard from start-up may be a TV not judged yet
+            cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)}
         choice = None
         if cands:
             score = dict.fromkeys(cands, 0.0)

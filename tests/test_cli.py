@@ -114,3 +114,9 @@ def test_process_writes_streams_diarization_and_takes_cues(tmp_path, rng):
         r = runner.invoke(app, args + ["--trigger", cue])
         assert r.exit_code == 0, r.output
         assert bool((out / "target.rttm").read_text().strip()) == locked, cue
+    # no cue, no enrolment, no sector: the nearest talker, but not in the first --startup seconds (a 3 s input)
+    for startup, chosen in (("5", False), ("0", True)):
+        r = runner.invoke(app, args + ["--startup", startup])
+        assert r.exit_code == 0, r.output
+        assert bool((out / "target.rttm").read_text().strip()) == chosen, startup
+        assert json.loads((out / "summary.json").read_text())["settings"]["target_startup_s"] == float(startup)

@@ -47,6 +47,31 @@ def test_playback_zone_is_never_the_target():
     assert target in (2, None)
 
 
+def test_nobody_is_the_target_by_level_alone_in_the_first_seconds():
+    """A TV talks from start-up: in the first ``startup_s`` (5 s) nobody is the target by level (the playback rules
+    cannot judge it yet), by then the TV is a zone, and a person who speaks later is the target. A sector or a cue's
+    lock chooses at once; ``startup_s=0`` chooses by level at once."""
+    def run(sel, cue=False):
+        seen = []
+        for k in range(300):  # 10 s at 30 updates/s: the TV at 90 deg all the time, a person at 200 deg from 3 s
+            t = k / 30
+            if cue and k == 80:
+                sel.trigger(t)
+            person = t >= 3.0 and (t % 3) < 2.0
+            sel.observe({1: "tv", **({2: "alice"} if person else {})}, t)
+            seen.append((t, sel.update(rows(t, (1, 90.0, -20.0), *(((2, 200.0, -30.0),) if person else ())), t)))
+        return seen
+
+    seen = run(TargetSelector())
+    assert all(track is None for t, track in seen if t < 5.0)
+    assert {track for t, track in seen if t >= 6.0} == {2} and 1 not in {track for _, track in seen}
+    assert run(TargetSelector(startup_s=0.0))[0][1] == 1  # the TV, before anything can tell it from a person
+    assert {track for t, track in run(TargetSelector(sector=(200.0, 20.0))) if 3.1 < t < 5.0} == {2}
+    assert {track for t, track in run(TargetSelector(), cue=True) if 3.1 < t < 5.0} == {2}
+    with pytest.raises(ValueError, match="startup_s must be a finite number"):
+        TargetSelector(startup_s=-1.0)
+
+
 def test_a_track_pulled_onto_a_tv_is_playback_at_once():
     """A new track born beside a TV and pulled onto it (on a small array the two merge into one peak) is playback
     as soon as its direction is in the zone, before its smoothed direction (about a second) gets there."""
@@ -221,7 +246,7 @@ def test_enrolled_target_is_dropped_when_its_track_carries_another_voice():
 
 
 def test_trigger_locks_on_first_speaker_until_timeout():
-    sel = TargetSelector(nearest=True, lock_timeout_s=1.0)
+    sel = TargetSelector(nearest=True, lock_timeout_s=1.0, startup_s=0.0)
     sel.trigger(0.0)
     sel.observe({1: "quiet"})
     sel.update(rows(0.1, (1, 0.0, -40.0)), 0.1)
@@ -305,7 +330,7 @@ def test_exclusive_policies_leave_no_target_while_the_chosen_person_is_silent():
     """Enrolled "alice" talks, then only "bob" talks: by default (exclusive) bob never becomes the target; with
     exclusive=False the policies only rank and bob takes over."""
     def run(**kw):
-        sel, seen = TargetSelector(enrolled="alice", keep_s=1.0, **kw), []
+        sel, seen = TargetSelector(enrolled="alice", keep_s=1.0, startup_s=0.0, **kw), []
         for k in range(120):
             t = k / 30
             alice = t < 1.0
@@ -322,7 +347,7 @@ def test_nearest_alone_ignores_a_farther_bystander_and_follows_the_near_talker_t
     """The near talker (louder) speaks, then a farther one speaks alone: no target rather than the bystander;
     then the near talker comes back on a new track id from about the same direction: the target again."""
     def run(**kw):
-        sel, seen = TargetSelector(keep_s=0.5, **kw), []
+        sel, seen = TargetSelector(keep_s=0.5, startup_s=0.0, **kw), []
         for k in range(180):
             t = k / 30
             spk = {1: "near"} if t < 2 else ({2: "far"} if t < 4 else {3: "near"})
@@ -603,7 +628,7 @@ def test_cue_validation_and_cli_parsing():
 
 
 def test_unlabelled_track_can_be_the_target_and_its_label_is_announced():
-    sel = TargetSelector()
+    sel = TargetSelector(startup_s=0.0)
     sel.observe({3: None})
     assert sel.update(rows(0.0, (3, 45.0, -20.0)), 0.0) == 3 and sel.target is None
     sel.observe({3: "spk2"})
@@ -630,7 +655,8 @@ def spatial_scene(rng):
 
 def test_diarization_without_embeddings_labels_tracks_and_orders_events(rng):
     arr, x = spatial_scene(rng)
-    res = process(x, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"))
+    res = process(x, 16000, arr, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"),
+                  target=TargetSelector(startup_s=0.0))  # a 4 s scene: no start-up wait
     assert res.segments and {g.speaker for g in res.segments} <= {f"spk{t}" for t in res.streams}
     times = [e.time_s for e in res.events]
     assert times == sorted(times)
