@@ -155,8 +155,9 @@ def process_cmd(
                                       "(where the cue saw the person, e.g. 12.5@90): only a talker within 20 deg of "
                                       "it. Repeatable. With cues, nobody is the target outside a lock."),
     startup: float = typer.Option(5.0, min=0.0, help="Seconds from the start in which nobody becomes the target "
-                                  "by level alone (only by --enroll, --sector or a cue): a voice heard from the start "
-                                  "may be a TV that the playback rules cannot judge yet. 0 turns it off (short clips)."),
+                                  "by level alone (only by --enroll, --sector or a cue): a voice heard from the "
+                                  "start may be a TV that the playback rules cannot judge yet. 0 turns it off "
+                                  "(short clips)."),
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
