@@ -150,8 +150,8 @@ class TargetSelector:
     tests (a detection rate above 0.6, an overlap ratio of at least 0.3): a TV plays from the start. Known limits: a
     TV can still be chosen in its first seconds by a selective policy (a TV in the sector; ``startup_s`` keeps level
     alone from choosing it), and two people who talk at once much of the time can look like a TV and a person.
-    ``benchmarks/playback_zones.py`` replays simulated rooms through these rules; the figures, and
-    those behind each rule, are in ``benchmarks/EXPERIMENTS.md``.
+    ``benchmarks/playback_zones.py`` replays simulated rooms through these rules; the figures, and those behind each
+    rule, are in ``benchmarks/EXPERIMENTS.md``.
 
     ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the target
     *track*; its speaker label is :attr:`target`. Call :meth:`observe` after each block with the diarizer's
