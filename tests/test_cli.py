@@ -119,4 +119,5 @@ def test_process_writes_streams_diarization_and_takes_cues(tmp_path, rng):
         r = runner.invoke(app, args + ["--startup", startup])
         assert r.exit_code == 0, r.output
         assert bool((out / "target.rttm").read_text().strip()) == chosen, startup
+        assert ("pass --startup 0 for a short clip" in r.output) != chosen
         assert json.loads((out / "summary.json").read_text())["settings"]["target_startup_s"] == float(startup)
