@@ -61,6 +61,9 @@ def arrays_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON in
 
 STILL_TALKERS_HELP = ("Tracker settings for talkers who stay put (seated meetings, a desk robot): steadier tracks, "
                       "but walking talkers are followed late (farfield.STILL_TALKERS).")
+STARTUP_HELP = ("Seconds from the start in which nobody becomes the target by level alone (only by --enroll, "
+                "--sector or a cue): a voice heard from the start may be a TV that the playback rules cannot judge "
+                "yet. 0 turns it off (short clips).")
 
 
 def _tracker_options(still_talkers: bool) -> dict:
@@ -154,10 +157,7 @@ def process_cmd(
                                       "word heard then; the target locks on whoever said it. Either with @AZIMUTH_DEG "
                                       "(where the cue saw the person, e.g. 12.5@90): only a talker within 20 deg of "
                                       "it. Repeatable. With cues, nobody is the target outside a lock."),
-    startup: float = typer.Option(5.0, min=0.0, help="Seconds from the start in which nobody becomes the target "
-                                  "by level alone (only by --enroll, --sector or a cue): a voice heard from the "
-                                  "start may be a TV that the playback rules cannot judge yet. 0 turns it off "
-                                  "(short clips)."),
+    startup: float = typer.Option(5.0, min=0.0, help=STARTUP_HELP),
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize, track, separate and diarize: OUT/tracks.csv, OUT/streams/<track_id>.wav (mono, same rate and
@@ -270,6 +270,7 @@ def listen_cmd(
                                  "speaker; also writes diarization.rttm, target.rttm and events.jsonl (the whole "
                                  "chain then takes about 0.3 of a core: benchmarks/results/diarization.txt)."),
     embeddings: bool = typer.Option(True, help="With --diarize: voice embeddings (torch + resemblyzer)."),
+    startup: float = typer.Option(5.0, min=0.0, help="With --diarize: " + STARTUP_HELP),
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Live view of the tracked talkers (direction, level, speaker, target, dropped blocks) from an array or a
@@ -290,12 +291,13 @@ def listen_cmd(
                else DeviceSource(geom, device=device, sample_rate=sample_rate))
     except (ProfileError, ValueError, FileNotFoundError, RuntimeError) as e:
         _fail(str(e))
-    dia = None
+    dia = policy = None
     if diarize:
         from .diarize import OnlineDiarizer
+        from .target import TargetSelector
 
-        dia = OnlineDiarizer(sample_rate, embeddings=embeddings)
-    fe = Frontend(geom, sample_rate, separation=separation, diarizer=dia,
+        dia, policy = OnlineDiarizer(sample_rate, embeddings=embeddings), TargetSelector(startup_s=startup)
+    fe = Frontend(geom, sample_rate, separation=separation, diarizer=dia, target=policy,
                   tracker_options=_tracker_options(still_talkers))
     rows, latest, n = [], {}, 0
     segments, events = [], []

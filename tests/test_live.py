@@ -1,6 +1,7 @@
 """Live capture (with a fake sounddevice), replay, the streaming front end's async form, and the adapters."""
 
 import asyncio
+import json
 import sys
 import threading
 import time
@@ -349,3 +350,14 @@ def test_listen_replay_writes_outputs(tmp_path, rng):
 
     assert read_rttm(tmp_path / "d" / "diarization.rttm")
     assert (tmp_path / "d" / "events.jsonl").read_text().strip()
+    # the nearest talker is the target, but not in the first --startup seconds (the mix is shorter than 5 s)
+    def targets(d):
+        events = [json.loads(line) for line in (d / "events.jsonl").read_text().splitlines()]
+        return [e["track_id"] for e in events if e["type"] == "target_changed"]
+
+    assert targets(tmp_path / "d") == []
+    r = CliRunner().invoke(app, ["listen", "--array", "respeaker-6mic-hat", "--replay", str(tmp_path / "mix.wav"),
+                                 "--no-realtime", "--diarize", "--no-embeddings", "--startup", "0", "--out",
+                                 str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert any(t is not None for t in targets(tmp_path / "s"))
