@@ -220,7 +220,7 @@ def process_cmd(
     console.print(f"wrote {out / 'tracks.csv'}, {len(res.streams)} stream(s) in {out / 'streams'}, "
                   f"{out / 'summary.json'} (latency {summary['latency_ms']:.0f} ms, real-time factor "
                   f"{res.real_time_factor:.2f})")
-    if diarize and not res.target_segments and not (enroll or sector or trigger) and startup > 0:
+    if diarize and not res.target_segments and not (enroll or sector or trigger) and x.shape[1] / sr <= startup:
         console.print(f"no target: nobody is chosen by level alone in the first {startup:g} s (--startup; the input "
                       f"is {x.shape[1] / sr:.1f} s long); pass --startup 0 for a short clip")
 
