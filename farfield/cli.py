@@ -63,7 +63,8 @@ STILL_TALKERS_HELP = ("Tracker settings for talkers who stay put (seated meeting
                       "but walking talkers are followed late (farfield.STILL_TALKERS).")
 STARTUP_HELP = ("Seconds from the start in which nobody becomes the target by level alone (only by --enroll, "
                 "--sector or a cue): a voice heard from the start may be a TV that the playback rules cannot judge "
-                "yet. 0 turns it off (short clips).")
+                "yet; until they have 15 s of history, not a voice heard nearly all the time either. 0 turns both "
+                "off (short clips).")
 
 
 def _tracker_options(still_talkers: bool) -> dict:

@@ -33,7 +33,8 @@ _SLOT_MIN_S = 30.0  # ... judged once this much history is in the window (at 15 
 _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
 _HEARD_TAU_S = 5.0  # time constant of the share of updates in which the tracker reports a track
-_HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV)
+_HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV), nor be
+# chosen by level alone before playback_min_s
 _SOUNDING_HITS = 3  # a track detected this often in the trigger_quiet_s before a cue was making sound already
 _DETECTION_MEMORY_S = 10.0  # detection times are kept this long beyond trigger_quiet_s (a wake word's length)
 _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it was last reported or heard: the
@@ -121,8 +122,10 @@ class TargetSelector:
 
     ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
     becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
-    heard from start-up may be a TV that the playback rules cannot judge yet. The levels are recorded meanwhile.
-    ``startup_s=0`` turns it off.
+    heard from start-up may be a TV that the playback rules cannot judge yet. After it, until ``playback_min_s``
+    (when the rules are judged in full), a track the tracker reported in more than 60 % of the updates of the
+    seconds before (a time constant of 5 s; a TV, while people take turns) is not chosen by level alone either. The
+    levels are recorded meanwhile. ``startup_s=0`` turns both off (short clips).
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
@@ -451,6 +454,10 @@ class TargetSelector:
         if not self.locked and time_s - self._first_s < self.startup_s:
             # not by level alone in the first seconds: a voice heard from start-up may be a TV not judged yet
             cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)}
+        elif not self.locked and self.startup_s > 0 and time_s - self._first_s < self.playback_min_s:
+            # ... and until the playback rules are judged in full, not a voice reported nearly all the time (a TV)
+            cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)
+                     or self._reported.get(t, 0.0) <= _HEARD_SHARE}
         choice = None
         if cands:
             score = dict.fromkeys(cands, 0.0)

@@ -72,6 +72,26 @@ def test_nobody_is_the_target_by_level_alone_in_the_first_seconds():
         TargetSelector(startup_s=-1.0)
 
 
+def test_a_voice_heard_nearly_all_the_time_is_not_chosen_by_level_before_the_full_playback_rules():
+    """A TV talks alone from start-up (nothing else is heard, so the early playback rule cannot mark it): after the
+    start-up wait it is still not the target while it is reported in most updates, until ``playback_min_s``; a
+    nearer (louder) person who takes turns is. ``startup_s=0`` turns this off too."""
+    def run(sel, person_from_s=None):
+        seen = []
+        for k in range(480):  # 16 s at 30 updates/s
+            t = k / 30
+            person = person_from_s is not None and t >= person_from_s and (t % 3) < 1.0
+            sel.observe({1: "tv", **({2: "alice"} if person else {})}, t)
+            seen.append((t, sel.update(rows(t, (1, 90.0, -20.0), *(((2, 200.0, -10.0),) if person else ())), t)))
+        return seen
+
+    alone = run(TargetSelector())
+    assert all(track is None for t, track in alone if t < 15.0) and alone[-1][1] == 1  # after 15 s: as a person
+    assert all(track == 1 for t, track in run(TargetSelector(startup_s=0.0)))
+    turns = TargetSelector(playback_overlap=1e6, playback_slot_fraction=1.0)  # the TV never becomes a zone here
+    assert {track for t, track in run(turns, person_from_s=6.0) if 6.5 < t < 7.0} == {2}
+
+
 def test_a_track_pulled_onto_a_tv_is_playback_at_once():
     """A new track born beside a TV and pulled onto it (on a small array the two merge into one peak) is playback
     as soon as its direction is in the zone, before its smoothed direction (about a second) gets there."""
