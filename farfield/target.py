@@ -444,20 +444,19 @@ class TargetSelector:
                 if self._target_track is not None:
                     self._set(None, time_s)
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
-            cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)}
+            cands = {t: r for t, r in cands.items() if self._qualifies(t, r)}
             if (self._target_track in by_id and self._target_track not in cands
                     and self._speaking.get(self._target_track) is not None):
                 self._set(None, time_s)  # the target's track now carries someone else's voice: not a pause
         elif self.exclusive and self.nearest and self._nearest is not None:
             tid, az = self._nearest
             cands = {t: r for t, r in cands.items() if t == tid or azimuth_difference_deg(heading[t], az) <= 20.0}
-        if not self.locked and time_s - self._first_s < self.startup_s:
-            # not by level alone in the first seconds: a voice heard from start-up may be a TV not judged yet
-            cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)}
-        elif not self.locked and self.startup_s > 0 and time_s - self._first_s < self.playback_min_s:
-            # ... and until the playback rules are judged in full, not a voice reported nearly all the time (a TV)
-            cands = {t: r for t, r in cands.items() if self._is_enrolled(t, r) or self._in_sector(r)
-                     or self._reported.get(t, 0.0) <= _HEARD_SHARE}
+        since = time_s - self._first_s
+        if not self.locked and self.startup_s > 0 and since < max(self.startup_s, self.playback_min_s):
+            # not by level alone in the first seconds (a voice heard from start-up may be a TV not judged yet), nor,
+            # until the playback rules are judged in full, a voice reported nearly all the time (a TV)
+            cands = {t: r for t, r in cands.items() if self._qualifies(t, r)
+                     or (since >= self.startup_s and self._reported.get(t, 0.0) <= _HEARD_SHARE)}
         choice = None
         if cands:
             score = dict.fromkeys(cands, 0.0)
@@ -528,6 +527,10 @@ class TargetSelector:
         else:
             self._nearest = None
         return {t: level.get(t, r.power_db) for t, r in cands.items()}
+
+    def _qualifies(self, track: int, row) -> bool:
+        """Whether ``track`` (its ``row`` now) meets a selective policy: an enrolled person, or in the sector."""
+        return self._is_enrolled(track, row) or self._in_sector(row)
 
     def _is_enrolled(self, track: int, row) -> bool:
         """Whether ``track`` (its ``row`` now) speaks as an enrolled person: by its label now, or while its new
