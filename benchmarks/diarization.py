@@ -15,8 +15,9 @@ starts near, like a glance or a button before each request), ``wake word`` (the 
 wake word: the trigger comes when it ends, with its start), ``gaze`` (the trigger's cues, each with talker1's true
 azimuth as its direction: a camera that sees who looks at the device), ``nearest`` (no prior; the addressee is the
 talker nearest the array; the selector's start-up wait holds: nobody is the target by level alone in the first
-5 s, nor until 15 s a voice heard nearly all the time) and ``sector`` (talker1's true azimuth +- the recipe's least spacing of sources, 20 deg,
-as for a device that turns to face the person it talks with: aimed exactly, the sector holds nobody else). The
+5 s, nor until 15 s a voice heard nearly all the time) and ``sector`` (talker1's true azimuth +- the recipe's least
+spacing of sources, 20 deg, as for a device that turns to face the person it talks with: aimed exactly, the sector
+holds nobody else). The
 target is a track: each target segment (target.rttm) is given to the true source nearest its track's direction;
 reported are the fraction of target time on the addressee's track while they speak (also with the DER collar: target
 time within 0.25 s of a boundary of the addressee's turns not scored, since a segment's edges lag the speech by the

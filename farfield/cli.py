@@ -152,7 +152,9 @@ def process_cmd(
                                     "labels one speaker per track."),
     vad: str = typer.Option("auto", help="VAD per stream: auto (Silero when torch is installed), silero, energy."),
     enroll: list[str] = typer.Option([], help="NAME=FILE: label this person NAME (repeatable)."),
-    sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector."),
+    sector: Optional[str] = typer.Option(None, help="Target policy: CENTRE_DEG,HALF_WIDTH_DEG direction sector "
+                                         "(only its most central talker: a person at its edge is not the target "
+                                         "while the person in front has spoken in the last 30 s)."),
     trigger: list[str] = typer.Option([], help="SECONDS: an external cue (gaze, button) at this time of the input; "
                                       "the target locks on whoever starts speaking next. START-END (seconds): a wake "
                                       "word heard then; the target locks on whoever said it. Either with @AZIMUTH_DEG "

@@ -31,6 +31,9 @@ _EARLY_OVERLAP = 0.3  # ... and an overlap ratio of at least this (playback_over
 _PLAYBACK_SLOT_S = 1.0  # the time slots of the slot occupancy of playback zones
 _SLOT_MIN_S = 30.0  # ... judged once this much history is in the window (at 15 s it marked a talker now and then)
 _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
+_SECTOR_SAME_DEG = 10.0  # speech in the sector this close to where its most central talker speaks is theirs
+_SECTOR_PEAK_DEG = 5  # half width of the window that finds where talkers speak in the sector (1-deg bins)
+_RUN_RECENT_S = 0.5  # where a track speaks now: the mean of its directions over this much of its current run
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
 _HEARD_TAU_S = 5.0  # time constant of the share of updates in which the tracker reports a track
 _HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV), nor be
@@ -92,7 +95,12 @@ class TargetSelector:
       label of its last labelled segment while a new segment is being labelled, also after a pause in which the
       tracker stopped reporting it, so the target starts with the person's first words; not when it speaks
       20 deg or more from where it last spoke with that label: the tracker handed it to someone else);
-    - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot);
+    - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot). With
+      ``exclusive``, only its most central talker: speech in the sector counts only within 10 deg of where the
+      talker nearest its centre spoke over the last ``nearest_memory_s`` (a direction at which 0.5 s of its speech
+      lies within 5 deg), judged by where a track has spoken over the last 0.5 s of its current run. A person at
+      the sector's edge, whom the tracker often places a few degrees inside it, is then not the target while the
+      person facing the device has spoken in that time, also when the tracker carries both on one track;
     - ``nearest``: the talker nearest the device: the one whose speech has been loudest at the array (the upper
       quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
       louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
@@ -220,6 +228,8 @@ class TargetSelector:
         self.playback_tracks: set[int] = set()  # tracks in a playback zone at the last update
         self._levels: dict[int, deque] = {}  # per track: (time_s, power_db, azimuth) while it spoke (nearest_memory_s)
         self._nearest: tuple[int, float] | None = None  # the nearest talker's track and its last azimuth
+        self._sector_speech: deque = deque()  # (time_s, offset from the sector's centre, deg) of speech in it
+        self._central: float | None = None  # where the talker nearest the sector's centre speaks (azimuth), if any
         self._onset: dict[int, float] = {}  # when each track was first seen speaking in its latest run
         self._last_spoke: dict[int, float] = {}  # when each track was last seen speaking
         self._prev_end: dict[int, float] = {}  # when each track's run before the latest one was last heard
@@ -445,9 +455,13 @@ class TargetSelector:
                     self._set(None, time_s)
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
             cands = {t: r for t, r in cands.items() if self._qualifies(t, r)}
-            if (self._target_track in by_id and self._target_track not in cands
-                    and self._speaking.get(self._target_track) is not None):
-                self._set(None, time_s)  # the target's track now carries someone else's voice: not a pause
+            gone = self._target_track in by_id and self._target_track not in cands
+            if gone and (self._speaking.get(self._target_track) is not None
+                         or (self._target_track in self._speaking and self._off_central(self._target_track,
+                                                                                        by_id[self._target_track]))):
+                # the target's track now carries someone else's voice, or speaks away from the sector's most
+                # central talker: not a pause
+                self._set(None, time_s)
         elif self.exclusive and self.nearest and self._nearest is not None:
             tid, az = self._nearest
             cands = {t: r for t, r in cands.items() if t == tid or azimuth_difference_deg(heading[t], az) <= 20.0}
@@ -507,8 +521,9 @@ class TargetSelector:
 
     def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
         """Record the level of the tracks speaking now (outside playback zones), forget levels older than
-        ``nearest_memory_s``, find the nearest talker (``self._nearest = (track, azimuth)`` or ``None``) and
-        return each candidate's level: the upper quartile of its speech, or its power now while it has little."""
+        ``nearest_memory_s``, find the nearest talker (``self._nearest = (track, azimuth)`` or ``None``) and the
+        sector's most central talker (``self._central``), and return each candidate's level: the upper quartile of
+        its speech, or its power now while it has little."""
         for tid, r in cands.items():
             if getattr(r, "detected", True):
                 self._levels.setdefault(tid, deque()).append((time_s, r.power_db, r.azimuth_deg))
@@ -526,11 +541,53 @@ class TargetSelector:
             self._nearest = (tid, self._levels[tid][-1][2])
         else:
             self._nearest = None
+        if self.sector is not None:
+            self._find_central(cands, time_s)
         return {t: level.get(t, r.power_db) for t, r in cands.items()}
 
+    def _find_central(self, cands: dict, time_s: float) -> None:
+        """Record the speech heard in the sector (over ``nearest_memory_s``) and find where its most central talker
+        speaks: of the directions (1-deg bins) where at least ``_NEAREST_MIN_UPDATES`` updates of speech lie within
+        ``_SECTOR_PEAK_DEG`` and no neighbour has more, the one nearest the centre. By direction, not by track: the
+        tracker may carry two talkers 20 deg apart on one track."""
+        centre, half = self.sector
+        for r in cands.values():
+            if getattr(r, "detected", True) and self._in_sector(r):
+                off = float(np.angle(np.exp(1j * np.radians(r.azimuth_deg - centre)), deg=True))
+                self._sector_speech.append((time_s, off))
+        while self._sector_speech and self._sector_speech[0][0] < time_s - self.nearest_memory_s:
+            self._sector_speech.popleft()
+        self._central = None
+        if len(self._sector_speech) < _NEAREST_MIN_UPDATES:
+            return
+        n = int(math.ceil(half))
+        bins = np.clip(np.rint([o for _, o in self._sector_speech]).astype(int) + n, 0, 2 * n)
+        counts = np.bincount(bins, minlength=2 * n + 1).astype(float)
+        near = np.convolve(counts, np.ones(2 * _SECTOR_PEAK_DEG + 1), mode="same")
+        padded = np.concatenate(([-1.0], near, [-1.0]))
+        peaks = np.flatnonzero((near >= _NEAREST_MIN_UPDATES) & (near >= padded[:-2]) & (near >= padded[2:]))
+        if len(peaks):
+            self._central = centre + float(peaks[np.argmin(np.abs(peaks - n))] - n)
+
+    def _speaks_at(self, track: int, row, time_s: float) -> float:
+        """Where ``track`` speaks now: the mean direction of its speech over the last ``_RUN_RECENT_S`` of its
+        current run (its direction now when it has none)."""
+        since = max(self._onset.get(track, time_s), time_s - _RUN_RECENT_S)
+        az = [a for t, _, a in self._levels.get(track, ()) if t >= since]
+        if not az:
+            return row.azimuth_deg
+        return float(np.degrees(np.angle(np.exp(1j * np.radians(az)).mean())))
+
     def _qualifies(self, track: int, row) -> bool:
-        """Whether ``track`` (its ``row`` now) meets a selective policy: an enrolled person, or in the sector."""
-        return self._is_enrolled(track, row) or self._in_sector(row)
+        """Whether ``track`` (its ``row`` now) meets a selective policy: an enrolled person, or in the sector and
+        speaking within ``_SECTOR_SAME_DEG`` of where the sector's most central talker speaks."""
+        return self._is_enrolled(track, row) or (self._in_sector(row) and not self._off_central(track, row))
+
+    def _off_central(self, track: int, row) -> bool:
+        """Whether ``track`` (its ``row`` now) speaks farther than ``_SECTOR_SAME_DEG`` from where the sector's most
+        central talker speaks."""
+        return (self._central is not None
+                and azimuth_difference_deg(self._speaks_at(track, row, self._now), self._central) > _SECTOR_SAME_DEG)
 
     def _is_enrolled(self, track: int, row) -> bool:
         """Whether ``track`` (its ``row`` now) speaks as an enrolled person: by its label now, or while its new

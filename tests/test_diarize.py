@@ -245,6 +245,49 @@ def test_sector_and_enrolled_policies_beat_loudness():
         sel.update(rows(k / 30, (1, 10.0, -40.0), (2, 180.0, -20.0)), k / 30)
     assert sel.target == "b"
 
+def test_sector_prefers_its_most_central_talker_over_one_at_its_edge():
+    """Two talkers in a sector of +-20 deg: the one facing the device (100 deg) and one at its edge (117 deg, the
+    tracker pulls a neighbour a few degrees inwards). The edge talker is not the target while the central one has
+    spoken within ``nearest_memory_s``, even speaking alone and louder; the central one is, also on a new track id
+    a few degrees off; once the central one has been silent about that long, the edge talker is the target."""
+    sel = TargetSelector(sector=(100.0, 20.0), nearest_memory_s=10.0)
+    seen = []
+    for k in range(30 * 26):
+        t = k / 30
+        if t < 3.0:
+            spec = ((1, 100.0, -30.0),)  # the central talker
+        elif 3.5 <= t < 6.0 or t >= 16.0:
+            spec = ((2, 117.0, -20.0),)  # the edge talker, louder
+        elif 7.0 <= t < 9.0:
+            spec = ((3, 104.0, -30.0),)  # the central talker again, on a new track id
+        else:
+            spec = ()
+        sel.observe({tid: None for tid, _, _ in spec}, t)
+        seen.append((t, sel.update(rows(t, *spec), t)))
+    assert {track for t, track in seen if 1.0 < t < 3.0} == {1}
+    # the central talker's last half second of speech (what places a talker) ended at 9 s
+    assert 2 not in {track for t, track in seen if t < 18.4}
+    assert {track for t, track in seen if 7.1 < t < 9.0} == {3}
+    assert {track for t, track in seen if t > 19.5} == {2}
+
+
+
+def test_sector_tells_two_talkers_on_one_track_apart_by_where_they_speak():
+    """The tracker carries the person facing the device (100 deg) and a neighbour at the sector's edge (117 deg)
+    on one track, in turns: the track is the target while the central person speaks on it, not while the
+    neighbour does."""
+    sel = TargetSelector(sector=(100.0, 20.0))
+    seen = []
+    for k in range(30 * 10):
+        t = k / 30
+        az = 100.0 if t < 3.0 or 7.0 <= t < 9.0 else 117.0 if 3.5 <= t < 6.0 else None
+        spec = ((1, az, -30.0 if az == 100.0 else -20.0),) if az is not None else ()
+        sel.observe({tid: None for tid, _, _ in spec}, t)
+        seen.append((t, sel.update(rows(t, *spec), t)))
+    assert {track for t, track in seen if 1.0 < t < 3.0} == {1}
+    assert {track for t, track in seen if 3.6 < t < 6.0} == {None}
+    assert {track for t, track in seen if 7.1 < t < 9.0} == {1}
+
 
 def test_enrolled_target_is_dropped_when_its_track_carries_another_voice():
     """The target's track is handed to someone else (the diarizer labels the new voice there): the target goes at
