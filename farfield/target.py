@@ -228,7 +228,10 @@ class TargetSelector:
         self.playback_tracks: set[int] = set()  # tracks in a playback zone at the last update
         self._levels: dict[int, deque] = {}  # per track: (time_s, power_db, azimuth) while it spoke (nearest_memory_s)
         self._nearest: tuple[int, float] | None = None  # the nearest talker's track and its last azimuth
-        self._sector_speech: deque = deque()  # (time_s, offset from the sector's centre, deg) of speech in it
+        # speech heard in the sector over nearest_memory_s: (time_s, 1-deg bin of its offset from the centre), and
+        # the count per bin
+        self._sector_speech: deque = deque()
+        self._sector_counts = np.zeros(2 * math.ceil(self.sector[1]) + 1 if self.sector is not None else 0)
         self._central: float | None = None  # where the talker nearest the sector's centre speaks (azimuth), if any
         self._onset: dict[int, float] = {}  # when each track was first seen speaking in its latest run
         self._last_spoke: dict[int, float] = {}  # when each track was last seen speaking
@@ -550,24 +553,23 @@ class TargetSelector:
         speaks: of the directions (1-deg bins) where at least ``_NEAREST_MIN_UPDATES`` updates of speech lie within
         ``_SECTOR_PEAK_DEG`` and no neighbour has more, the one nearest the centre. By direction, not by track: the
         tracker may carry two talkers 20 deg apart on one track."""
-        centre, half = self.sector
+        centre, half = self.sector[0], len(self._sector_counts) // 2
         for r in cands.values():
             if getattr(r, "detected", True) and self._in_sector(r):
                 off = float(np.angle(np.exp(1j * np.radians(r.azimuth_deg - centre)), deg=True))
-                self._sector_speech.append((time_s, off))
+                b = min(max(round(off) + half, 0), 2 * half)
+                self._sector_speech.append((time_s, b))
+                self._sector_counts[b] += 1
         while self._sector_speech and self._sector_speech[0][0] < time_s - self.nearest_memory_s:
-            self._sector_speech.popleft()
+            self._sector_counts[self._sector_speech.popleft()[1]] -= 1
         self._central = None
         if len(self._sector_speech) < _NEAREST_MIN_UPDATES:
             return
-        n = int(math.ceil(half))
-        bins = np.clip(np.rint([o for _, o in self._sector_speech]).astype(int) + n, 0, 2 * n)
-        counts = np.bincount(bins, minlength=2 * n + 1).astype(float)
-        near = np.convolve(counts, np.ones(2 * _SECTOR_PEAK_DEG + 1), mode="same")
+        near = np.convolve(self._sector_counts, np.ones(2 * _SECTOR_PEAK_DEG + 1), mode="same")
         padded = np.concatenate(([-1.0], near, [-1.0]))
         peaks = np.flatnonzero((near >= _NEAREST_MIN_UPDATES) & (near >= padded[:-2]) & (near >= padded[2:]))
         if len(peaks):
-            self._central = centre + float(peaks[np.argmin(np.abs(peaks - n))] - n)
+            self._central = centre + float(peaks[np.argmin(np.abs(peaks - half))] - half)
 
     def _speaks_at(self, track: int, row, time_s: float) -> float:
         """Where ``track`` speaks now: the mean direction of its speech over the last ``_RUN_RECENT_S`` of its
