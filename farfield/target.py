@@ -575,7 +575,12 @@ class TargetSelector:
         """Where ``track`` speaks now: the mean direction of its speech over the last ``_RUN_RECENT_S`` of its
         current run (its direction now when it has none)."""
         since = max(self._onset.get(track, time_s), time_s - _RUN_RECENT_S)
-        az = [a for t, _, a in self._levels.get(track, ()) if t >= since]
+        az = []
+        for t, _, a in reversed(self._levels.get(track, ())):  # time order: only the recent end, not 30 s of it
+            if t < since:
+                break
+            az.append(a)
+        az.reverse()
         if not az:
             return row.azimuth_deg
         return float(np.degrees(np.angle(np.exp(1j * np.radians(az)).mean())))

@@ -245,6 +245,7 @@ def test_sector_and_enrolled_policies_beat_loudness():
         sel.update(rows(k / 30, (1, 10.0, -40.0), (2, 180.0, -20.0)), k / 30)
     assert sel.target == "b"
 
+
 def test_sector_prefers_its_most_central_talker_over_one_at_its_edge():
     """Two talkers in a sector of +-20 deg: the one facing the device (100 deg) and one at its edge (117 deg, the
     tracker pulls a neighbour a few degrees inwards). The edge talker is not the target while the central one has
@@ -269,7 +270,6 @@ def test_sector_prefers_its_most_central_talker_over_one_at_its_edge():
     assert 2 not in {track for t, track in seen if t < 18.4}
     assert {track for t, track in seen if 7.1 < t < 9.0} == {3}
     assert {track for t, track in seen if t > 19.5} == {2}
-
 
 
 def test_sector_tells_two_talkers_on_one_track_apart_by_where_they_speak():
