@@ -106,27 +106,29 @@ class TargetSelector:
       louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
       ``0.5 s`` yet is ranked by its power now;
     - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock on
-      whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``. Not a
-      track that was talking already (a TV), nor one heard in the ``trigger_quiet_s`` before the cue, nor one the
-      localizer detected 3 times or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed
-      just before the cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a
-      source that was talking). The lock holds until that track has been silent ``lock_timeout_s`` (the tracker
-      keeps a talker's id through pauses). A wake word is different: its speaker is already talking when the
-      detector fires, so give when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever
-      started speaking at the wake word's start (the same rules, counted from ``spoken_from_s``; the window from
-      ``end_s``), at once when such a track spoke during the wake word, even if its voice activity has paused by
-      the call. ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. The 1.5 s
-      window keeps a voice that only starts later (phantom tracks on a wall reflection of the TV, other talkers)
-      from taking a lock whose addressee the tracker missed. After a cue (not a wake word), for
-      ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as well (same rules) takes
-      it over: a reflection's track is sometimes born a moment before the addressee's own, and it is quieter. Not a
-      track the tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant
-      of 5 s), though: a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off.
-      A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in
-      the array's azimuth): then only a track within ``cue_width_deg`` of that direction can take the lock,
-      settling moves it only to a track nearer that direction, whoever else starts speaking, and the locked track
-      is the target only while it speaks within ``cue_hold_deg`` of the direction (the tracker may hand the track
-      to a talker beside the person; the lock stays, for when the person speaks on it again).
+      whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``. Not a track
+      that was talking already (a TV), nor one heard in the ``trigger_quiet_s`` before the cue, nor one the localizer
+      detected 3 times or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed just before
+      the cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a source that was
+      talking). The lock holds until that track has been silent ``lock_timeout_s`` (the tracker keeps a talker's id
+      through pauses). The locked track is the target only while it speaks within ``cue_hold_deg`` of where it spoke in
+      the lock's first run of speech (the mean of its directions over that run; each later run is judged by the mean
+      over its last 0.5 s): the tracker may hand the track to a talker beside the person, and the lock stays, for when
+      the person speaks on it again. A wake word is different: its speaker is already talking when the detector fires,
+      so give when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at the
+      wake word's start (the same rules, counted from ``spoken_from_s``; the window from ``end_s``), at once when such a
+      track spoke during the wake word, even if its voice activity has paused by the call. ``require_trigger=True`` (a
+      wake-word device): nobody is the target outside a lock. The 1.5 s window keeps a voice that only starts later
+      (phantom tracks on a wall reflection of the TV, other talkers) from taking a lock whose addressee the tracker
+      missed. After a cue (not a wake word), for ``trigger_settle_s`` after the lock is taken, a louder voice that
+      answers the cue as well (same rules) takes it over: a reflection's track is sometimes born a moment before the
+      addressee's own, and it is quieter. Not a track the tracker reported in more than 60 % of the updates of the
+      seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not heard for a moment.
+      ``trigger_settle_s=0`` turns it off. A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)``
+      (a camera's face direction, in the array's azimuth): then only a track within ``cue_width_deg`` of that direction
+      can take the lock, settling moves it only to a track nearer that direction, whoever else starts speaking, and the
+      locked track is the target only while it speaks (its direction now) within ``cue_hold_deg`` of that direction,
+      instead of where it spoke first.
 
     ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
     becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
@@ -217,6 +219,8 @@ class TargetSelector:
         self._lock_taken: tuple[float, float] | None = None  # (when the lock was taken, the cue it answered)
         self._settle = False  # the pending trigger is a cue before speech: its lock may settle on a louder voice
         self._cue_dir: float | None = None  # where the pending cue saw the person (azimuth, degrees), if it says
+        self._lock_run: float | None = None  # onset of the locked track's first run of speech under the lock
+        self._lock_place: float | None = None  # where it spoke in that run (mean azimuth, degrees)
         self._speaking: dict[int, str | None] = {}
         self._track_label: dict[int, str] = {}  # the last label each track carried
         self._label_at: dict[int, float] = {}  # ... and its azimuth when it last spoke with a label
@@ -291,8 +295,8 @@ class TargetSelector:
             said = [t for t in self._answering(dict.fromkeys(self._last_spoke), start)
                     if self._last_spoke[t] >= start and t not in self.playback_tracks]
             if said:
-                self._locked_track = min(said, key=lambda t: self._onset[t])
-                self._locked_last_s, self._trigger_s = float(time_s), None
+                self._lock_on(min(said, key=lambda t: self._onset[t]), float(time_s))
+                self._trigger_s = None
 
     def observe(self, speaking_tracks: dict[int, str | None], time_s: float | None = None) -> None:
         """The diarizer's ``{track_id: speaker or None}`` of the tracks with speech now (``time_s``: now, which
@@ -428,8 +432,7 @@ class TargetSelector:
             # whoever starts speaking after the cue: not a track that was already talking (a TV)
             fresh = self._answering(cands, self._trigger_s)
             if fresh and time_s <= self._trigger_deadline:
-                self._locked_track = min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db))
-                self._locked_last_s = time_s
+                self._lock_on(min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db)), time_s)
                 self._lock_taken = (time_s, self._trigger_s) if self._settle else None
                 self._trigger_s = None
             elif time_s > self._trigger_deadline:
@@ -445,12 +448,11 @@ class TargetSelector:
                 off = self._off_cue(self._locked_track, by_id)
                 louder = [t for t in louder if self._off_cue(t, by_id) < off]
             if louder:
-                self._locked_track = max(louder, key=lambda t: cands[t].power_db)
-                self._locked_last_s = time_s
-        away = False  # the locked track speaks away from where a directed cue saw the person
+                self._lock_on(max(louder, key=lambda t: cands[t].power_db), time_s)
+        away = False  # the locked track speaks away from the locked person (the cue's direction, or where first heard)
         if self.locked:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}
-            if self._cue_dir is not None and cands and self._off_cue(self._locked_track, by_id) > self.cue_hold_deg:
+            if cands and self._away_from_lock(by_id[self._locked_track], time_s):
                 # the tracker handed the track to someone beside them: not the target while it speaks from there
                 # (the lock stays: the person may come back on it)
                 cands, away = {}, True
@@ -574,7 +576,11 @@ class TargetSelector:
     def _speaks_at(self, track: int, row, time_s: float) -> float:
         """Where ``track`` speaks now: the mean direction of its speech over the last ``_RUN_RECENT_S`` of its
         current run (its direction now when it has none)."""
-        since = max(self._onset.get(track, time_s), time_s - _RUN_RECENT_S)
+        return self._mean_direction(track, max(self._onset.get(track, time_s), time_s - _RUN_RECENT_S), row)
+
+    def _mean_direction(self, track: int, since: float, row) -> float:
+        """The mean direction (azimuth, degrees) of ``track``'s recorded speech from ``since`` on (its ``row``'s
+        direction when it has none)."""
         az = []
         for t, _, a in reversed(self._levels.get(track, ())):  # time order: only the recent end, not 30 s of it
             if t < since:
@@ -605,6 +611,24 @@ class TargetSelector:
                                                     self._label_at.get(track, row.azimuth_deg)) < _LABEL_MOVED_DEG:
             label = self._track_label.get(track)
         return label is not None and label in self.enrolled
+
+    def _lock_on(self, track: int, time_s: float) -> None:
+        """Lock on ``track``, taken at ``time_s`` by its current run of speech."""
+        self._locked_track, self._locked_last_s = track, time_s
+        self._lock_run, self._lock_place = self._onset.get(track, time_s), None
+
+    def _away_from_lock(self, row, time_s: float) -> bool:
+        """Whether the locked track (speaking now; ``row``: its row now) speaks farther than ``cue_hold_deg`` from
+        the locked person: from the cue's direction, if it gave one; else from where the track spoke in the first run
+        of the lock (its mean direction over that run, learnt while it lasts)."""
+        track = self._locked_track
+        if self._cue_dir is not None:
+            return self._off_cue(track, {track: row}) > self.cue_hold_deg
+        onset = self._onset.get(track, time_s)
+        if self._lock_place is None or onset == self._lock_run:  # the lock's first run: learn where the person is
+            self._lock_run, self._lock_place = onset, self._mean_direction(track, onset, row)
+            return False
+        return azimuth_difference_deg(self._speaks_at(track, row, time_s), self._lock_place) > self.cue_hold_deg
 
     def _off_cue(self, track: int | None, by_id: dict) -> float:
         """Degrees between a track (its direction now, else its smoothed one) and the pending or locked cue's

@@ -650,6 +650,30 @@ def test_a_directed_lock_is_not_the_target_while_its_track_speaks_elsewhere():
     assert sel.locked
 
 
+@pytest.mark.parametrize("wake_word", [False, True])
+def test_a_lock_is_not_the_target_while_its_track_speaks_away_from_where_the_person_took_it(wake_word):
+    """A cue without a direction: the addressee takes the lock speaking from 30 deg; the tracker then hands the
+    locked track to a talker 18 deg beside them, who speaks in a run of their own: not the target while it speaks
+    from there (at once, not after keep_s), and the lock stays; back where the addressee took it, it is again."""
+    sel = TargetSelector(require_trigger=True)
+    if not wake_word:
+        sel.trigger(1.0)
+    targets = []
+    for k in range(30, 150):
+        t = k / 30
+        if wake_word and k == 40:
+            sel.trigger(t, spoken_from_s=1.0)
+        az = 48.0 if 2.5 <= t < 3.5 else 31.0
+        speaking = not (2.3 <= t < 2.5 or 3.5 <= t < 3.7)  # three runs of speech on the track
+        sel.observe({1: None} if speaking else {}, t)
+        targets.append((t, sel.update(rows(t, (1, az, -30.0)), t)))
+    first = 1.4 if wake_word else 1.1
+    assert all(track == 1 for t, track in targets if first <= t < 2.5)
+    assert all(track is None for t, track in targets if 2.5 <= t < 3.5)
+    assert all(track == 1 for t, track in targets if t >= 3.7)
+    assert sel.locked
+
+
 def test_trigger_direction_must_be_a_finite_azimuth():
     sel = TargetSelector(require_trigger=True)
     sel.trigger(0.0, direction_deg=30.0)
