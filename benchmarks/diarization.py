@@ -38,6 +38,7 @@ presenters all different people; talker1 enrolled from held-out audio of the sam
     python benchmarks/diarization.py --target-only      # just the target selection, espeak and real voices
     python benchmarks/diarization.py --target-only --target-seed 6  # ... on held-out rooms
     python benchmarks/diarization.py --target-only --min-separation 30  # ... talkers and TV 30 deg apart, not 20
+    python benchmarks/diarization.py --target-only --selector trigger_window_s=0.8  # ... a TargetSelector option
     python benchmarks/diarization.py --target-only --policy sector  # ... one policy only (repeatable)
     (add --postfilter to run the target selection with the separator's post-filter on, and --localizer NAME=VALUE
     to run it with a Localizer option instead of its default)
@@ -104,10 +105,11 @@ def single_channel(scene, encoder) -> list:
 
 def run_array(scene, encoder, frontend: dict | None = None) -> tuple:
     """The whole chain with the diarizer on ``scene``: ``(result, diarizer, wall seconds)``; ``frontend``: options
-    of :func:`~farfield.frontend.process`."""
+    of :func:`~farfield.frontend.process` (``selector_options`` do not apply: no target selector here)."""
     dia = OnlineDiarizer(scene.sample_rate, encoder=encoder)
+    frontend = {k: v for k, v in (frontend or {}).items() if k != "selector_options"}
     t = time.perf_counter()
-    res = process(scene.mix.astype(float), scene.sample_rate, scene.array, diarizer=dia, **(frontend or {}))
+    res = process(scene.mix.astype(float), scene.sample_rate, scene.array, diarizer=dia, **frontend)
     return res, dia, time.perf_counter() - t
 
 
@@ -259,7 +261,9 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
     whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
     gives talker1's enrolment audio; ``frontend``: options of :func:`~farfield.frontend.process` (such as
-    ``localizer_options``)."""
+    ``localizer_options``), and ``selector_options`` for every policy's :class:`TargetSelector`."""
+    frontend = dict(frontend or {})
+    selector = frontend.pop("selector_options", {})
     stats: dict[str, list] = {p: [] for p in policies}
     late: dict[str, list] = {p: [] for p in stats}
     linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
@@ -268,7 +272,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
         linear.append(sc.array.is_linear)
         for policy in stats:
             dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
-            kw = {}
+            kw = dict(selector)
             addressee = nearest_talker(sc) if policy == "nearest" else "talker1"
             if policy == "enrolled":
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)
@@ -291,7 +295,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
             if policy in CUED:
                 kw["require_trigger"] = True
             res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
-                          triggers=cues, **(frontend or {}))
+                          triggers=cues, **frontend)
             stats[policy].append(score_target(sc, res, addressee))
             late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
         print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
@@ -334,9 +338,10 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
 
 
 def _settings(frontend: dict | None) -> str:
-    """Report-title suffix naming non-default separator, localizer and tracker options."""
+    """Report-title suffix naming non-default separator, localizer, tracker and selector options."""
     parts = [f"{part}: " + ", ".join(f"{k}={v!r}" for k, v in frontend[f"{part}_options"].items())
-             for part in ("separator", "localizer", "tracker") if (frontend or {}).get(f"{part}_options")]
+             for part in ("separator", "localizer", "tracker", "selector")
+             if (frontend or {}).get(f"{part}_options")]
     return f" ({'; '.join(parts)})" if parts else ""
 
 
@@ -397,6 +402,9 @@ def main() -> None:
     ap.add_argument("--tracker", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Tracker option instead of its default, e.g. measurement_noise_deg=12 (repeatable); the "
                          "one-core real-time factor keeps the defaults")
+    ap.add_argument("--selector", action="append", default=[], metavar="NAME=VALUE", type=option,
+                    help="a TargetSelector option instead of its default for every policy, e.g. trigger_window_s=0.8 "
+                         "(repeatable; target selection only)")
     ap.add_argument("--target-seed", type=int, default=TARGET_SEED,
                     help=f"recipe seed of the target-selection rooms (default {TARGET_SEED}, the rooms the selector's "
                          f"settings were chosen on; another seed gives held-out rooms)")
@@ -408,7 +416,8 @@ def main() -> None:
                     help="target selection: only this policy (repeatable; default: all of them)")
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
-                "localizer_options": dict(args.localizer), "tracker_options": dict(args.tracker)}
+                "localizer_options": dict(args.localizer), "tracker_options": dict(args.tracker),
+                "selector_options": dict(args.selector)}
     rooms = (args.target_seed, args.min_separation, tuple(args.policy or POLICIES))  # which rooms and policies
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
