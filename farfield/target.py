@@ -617,7 +617,7 @@ class TargetSelector:
     def _lock_on(self, track: int, time_s: float) -> None:
         """Lock on ``track``, taken at ``time_s`` by its current run of speech."""
         self._locked_track, self._locked_last_s = track, time_s
-        self._lock_run, self._lock_place = self._onset.get(track, time_s), None
+        self._lock_place = None  # learnt from its first run under the lock (_away_from_lock)
 
     def _away_from_lock(self, row, time_s: float) -> bool:
         """Whether the locked track (speaking now; ``row``: its row now) speaks farther than ``cue_hold_deg`` from
