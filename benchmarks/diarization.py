@@ -31,6 +31,9 @@ torch limited to one thread) over the first two meetings.
 The target selection runs twice: with espeak-ng voices (talker1 enrolled from its own dry track in the scene), and,
 when ../shared/data/speech is there, on the same recipe with the real voices of its 9 people (talkers and TV
 presenters all different people; talker1 enrolled from held-out audio of the same person, never played in the room).
+Per scene the pipeline runs twice: once with talker1 enrolled (the enrolled policy), and once for all the other
+policies, whose selectors are replayed on what that run fed its target policy (``SelectorTrace``; the same figures as a
+run of each policy on its own, to the last digit, since nothing upstream of the selector depends on the policy).
 
     python benchmarks/diarization.py [--scenes 4] [--out benchmarks/results/diarization.txt]
     python benchmarks/diarization.py --one-core-only    # just the one-core real-time factor
@@ -59,7 +62,7 @@ from _report import emit, option  # noqa: E402
 from scenes import DATA, real_voice_bank
 from farfield.diarize import OnlineDiarizer
 from farfield.embed import SpeakerEncoder
-from farfield.frontend import Cue, FrontendBlock, process
+from farfield.frontend import Cue, FrontendBlock, _cue, process, target_segments
 from farfield.geometry import azimuth_difference_deg
 from farfield.metrics import diarization_error_rate
 from farfield.sim.recipe import load_recipe, parse_recipe
@@ -256,12 +259,74 @@ POLICIES = ("enrolled", "trigger", "wake word", "gaze", "nearest", "sector")
 CUED = ("trigger", "wake word", "gaze")  # the policies that take cues (require_trigger=True)
 
 
+class SelectorTrace:
+    """What a :class:`~farfield.frontend.Frontend` feeds its target policy in one run, to replay other policies on it.
+
+    It stands in as the run's target policy and passes every call on to ``selector`` (whose playback zones the
+    diarizer is given, as in a live run). Per block: the ``update(rows, time_s)`` calls and the ``observe`` call, in
+    order. Nothing the front end or the diarizer does depends on the policy otherwise (the playback zones depend only on
+    the track rows and the playback settings), so :meth:`replay` gives what a run with another selector would: the
+    pipeline (localizer, tracker, beams, VAD, embeddings) runs once for all the policies that share a diarizer."""
+
+    def __init__(self, selector: TargetSelector) -> None:
+        self.selector = selector
+        self.blocks: list[list[tuple]] = [[]]
+
+    def reset(self) -> None:
+        self.selector.reset()
+        self.blocks = [[]]
+
+    @property
+    def playback_tracks(self) -> set[int]:
+        return self.selector.playback_tracks
+
+    @property
+    def target(self):
+        return self.selector.target
+
+    def update(self, rows, time_s: float):
+        self.blocks[-1].append(("update", rows, time_s))
+        return self.selector.update(rows, time_s)
+
+    def observe(self, speaking_tracks: dict) -> None:
+        self.blocks[-1].append(("observe", dict(speaking_tracks)))
+        self.selector.observe(speaking_tracks)
+
+    def pop_events(self) -> list:
+        self.blocks.append([])  # the front end pops the events at the end of every block
+        return self.selector.pop_events()
+
+    def replay(self, res, array, selector: TargetSelector, cues=()):
+        """``res`` (the recorded run's :class:`~farfield.frontend.ProcessResult` on ``array``) as ``process(...,
+        target=selector, triggers=cues)`` would have given it: the cues are delivered before the block that holds
+        their time, as ``process`` does, and the target segments are cut from the recorded run's speaker segments."""
+        sr, block_size = res.sample_rate, res.settings["block_size"]
+        pending = sorted((_cue(c) for c in cues), key=lambda c: c.time_s)
+        events = []
+        for k, calls in enumerate(self.blocks):
+            while pending and pending[0].time_s * sr < (k + 1) * block_size:
+                c = pending.pop(0)
+                direction = c.direction_deg
+                if direction is not None and res.settings["grid"] == "half-circle":
+                    direction = array.in_front(direction)  # as Frontend.trigger folds it for a linear array
+                selector.trigger(c.time_s, spoken_from_s=c.spoken_from_s, direction_deg=direction)
+            for call in calls:
+                if call[0] == "update":
+                    selector.update(call[1], call[2])
+                else:
+                    selector.observe(call[1])
+            events += selector.pop_events()
+        end_s = len(res.target) / sr
+        return dataclasses.replace(res, events=[], target_segments=target_segments(res.segments, events, end_s))
+
+
 def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
                      frontend: dict | None = None, policies: tuple[str, ...] = POLICIES):
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
     whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
     gives talker1's enrolment audio; ``frontend``: options of :func:`~farfield.frontend.process` (such as
-    ``localizer_options``), and ``selector_options`` for every policy's :class:`TargetSelector`."""
+    ``localizer_options``), and ``selector_options`` for every policy's :class:`TargetSelector`. The policies other
+    than ``enrolled`` (whose diarizer knows talker1's voice) share one run of the pipeline (:class:`SelectorTrace`)."""
     frontend = dict(frontend or {})
     selector = frontend.pop("selector_options", {})
     stats: dict[str, list] = {p: [] for p in policies}
@@ -270,12 +335,11 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
     for i in range(n_scenes):
         sc = render_recipe_scene(rec, seed, i, speech=speech)
         linear.append(sc.array.is_linear)
+        trace = shared = None
         for policy in stats:
-            dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
             kw = dict(selector)
             addressee = nearest_talker(sc) if policy == "nearest" else "talker1"
             if policy == "enrolled":
-                dia.enroll("addressee", enrolment(sc), sc.sample_rate)
                 kw["enrolled"] = "addressee"
             if policy == "sector":
                 # as wide as the recipe's least spacing of sources: aimed at talker1, it holds nobody else
@@ -294,8 +358,17 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 cues = [Cue(c, direction_deg=seen_at) for c in cues]
             if policy in CUED:
                 kw["require_trigger"] = True
-            res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia, target=TargetSelector(**kw),
-                          triggers=cues, **frontend)
+            if policy == "enrolled":
+                dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
+                dia.enroll("addressee", enrolment(sc), sc.sample_rate)
+                res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia,
+                              target=TargetSelector(**kw), **frontend)
+            else:
+                if trace is None:
+                    trace = SelectorTrace(TargetSelector(**selector))
+                    shared = process(sc.mix.astype(float), sc.sample_rate, sc.array,
+                                     diarizer=OnlineDiarizer(sc.sample_rate, encoder=enc), target=trace, **frontend)
+                res = trace.replay(shared, sc.array, TargetSelector(**kw), cues)
             stats[policy].append(score_target(sc, res, addressee))
             late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
         print("target", i, sc.array.name, {p: tuple(round(x, 1) for x in v[-1]) for p, v in stats.items()}, flush=True)
