@@ -575,6 +575,30 @@ def test_wake_word_locks_on_its_speaker_after_a_pause_before_the_call():
     assert sel.locked and track == 1
 
 
+def test_wake_word_is_not_locked_on_a_voice_that_starts_after_it():
+    """The person who says the wake word (0.5-1.1 s) was talking shortly before it, so their track is held back (it
+    may be a TV); another talker answers them at 1.5 s. That talker did not say the wake word: no lock, where a cue's
+    window (trigger_window_s) would have taken them. A voice detected within wake_word_lag_s of the wake word's end
+    still takes the lock (the VAD stamps onsets late)."""
+    def run(answer_from, **options):
+        sel = TargetSelector(require_trigger=True, **options)
+        track = None
+        for k in range(120):
+            t = k / 30
+            if k == 33:  # 1.1 s
+                sel.trigger(1.1, spoken_from_s=0.5)
+            person, other = t < 0.3 or 0.5 <= t < 2.0, t >= answer_from
+            sel.observe({**({1: None} if person else {}), **({2: None} if other else {})}, t)
+            track = sel.update(rows(t, *(((1, 0.0, -30.0),) if person else ()),
+                                    *(((2, 120.0, -25.0),) if other else ())), t) or track
+        return track
+    assert run(1.5) is None
+    assert run(1.5, wake_word_lag_s=1.5) == 2  # the cue's window: the wrong voice
+    assert run(1.2) == 2  # detected 0.1 s after the end: may have said it
+    with pytest.raises(ValueError, match="wake_word_lag_s"):
+        TargetSelector(wake_word_lag_s=-0.1)
+
+
 def test_trigger_ignores_a_voice_detected_after_the_window():
     """Nobody answers the cue within trigger_window_s; a voice that starts 2 s later takes no lock."""
     def run(window_s):
@@ -610,7 +634,10 @@ def test_a_cue_with_a_direction_locks_only_on_a_talker_there(wake_word):
     bystander; without the direction the first voice takes it (the wake word's speaker: whoever began with it)."""
     def run(direction):
         sel = TargetSelector(require_trigger=True)
-        sel.trigger(1.0, spoken_from_s=1.0 if wake_word else None, direction_deg=direction)
+        if wake_word:  # said from 1.0 to 1.3 s (both voices start while it is said)
+            sel.trigger(1.3, spoken_from_s=1.0, direction_deg=direction)
+        else:
+            sel.trigger(1.0, direction_deg=direction)
         return answer_cue(sel, (2, 200.0, -10.0), (1, 30.0, -30.0))
 
     assert run(None) == 2
