@@ -299,7 +299,9 @@ class SelectorTrace:
     def replay(self, res, array, selector: TargetSelector, cues=()):
         """``res`` (the recorded run's :class:`~farfield.frontend.ProcessResult` on ``array``) as ``process(...,
         target=selector, triggers=cues)`` would have given it: the cues are delivered before the block that holds
-        their time, as ``process`` does, and the target segments are cut from the recorded run's speaker segments."""
+        their time, as ``process`` does; the events are the recorded run's without its ``target_changed`` events and
+        with the replayed ones, and the target segments are cut from the recorded run's speaker segments (the
+        target's audio is left as recorded)."""
         sr, block_size = res.sample_rate, res.settings["block_size"]
         pending = sorted((_cue(c) for c in cues), key=lambda c: c.time_s)
         events = []
@@ -317,7 +319,9 @@ class SelectorTrace:
                     selector.observe(call[1])
             events += selector.pop_events()
         end_s = len(res.target) / sr
-        return dataclasses.replace(res, events=[], target_segments=target_segments(res.segments, events, end_s))
+        kept = [e for e in res.events if e.type != "target_changed"]
+        return dataclasses.replace(res, events=sorted(kept + events, key=lambda e: e.time_s),
+                                   target_segments=target_segments(res.segments, events, end_s))
 
 
 def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
