@@ -158,7 +158,8 @@ def process_cmd(
     trigger: list[str] = typer.Option([], help="SECONDS: an external cue (gaze, button) at this time of the input; "
                                       "the target locks on whoever starts speaking next, while they speak within 10 "
                                       "deg of where they spoke first. START-END (seconds): a wake word heard then; the "
-                                      "target locks on whoever said it, in the same way. Either with @AZIMUTH_DEG "
+                                      "target locks on whoever said it (heard starting by 0.2 s after its end), in the "
+                                      "same way. Either with @AZIMUTH_DEG "
                                       "(where the cue saw the person, e.g. 12.5@90): only a talker within 20 deg of "
                                       "it. Repeatable. With cues, nobody is the target outside a lock."),
     startup: float = typer.Option(5.0, min=0.0, help=STARTUP_HELP),
