@@ -343,8 +343,6 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
         for policy in stats:
             kw = dict(selector)
             addressee = nearest_talker(sc) if policy == "nearest" else "talker1"
-            if policy == "enrolled":
-                kw["enrolled"] = "addressee"
             if policy == "sector":
                 # as wide as the recipe's least spacing of sources: aimed at talker1, it holds nobody else
                 kw["sector"] = sector_on(sc, rec.spec["talkers"]["min_separation_deg"])
@@ -366,7 +364,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)
                 res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia,
-                              target=TargetSelector(**kw), **frontend)
+                              target=TargetSelector(**kw, enrolled="addressee"), **frontend)
             else:
                 if trace is None:
                     trace = SelectorTrace(TargetSelector(**selector))
