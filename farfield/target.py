@@ -34,6 +34,8 @@ _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level co
 _SECTOR_SAME_DEG = 10.0  # speech in the sector this close to where its most central talker speaks is theirs
 _SECTOR_PEAK_DEG = 5  # half width of the window that finds where talkers speak in the sector (1-deg bins)
 _RUN_RECENT_S = 0.5  # where a track speaks now: the mean of its directions over this much of its current run
+_LOCK_PLACE_S = 1.0  # where a locked person is: the mean direction of the first this-many seconds of the lock's
+# first run of speech (the tracker may hand the track to someone beside them within that run)
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
 _HEARD_TAU_S = 5.0  # time constant of the share of updates in which the tracker reports a track
 _HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV), nor be
@@ -111,10 +113,11 @@ class TargetSelector:
       detected 3 times or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed just before
       the cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a source that was
       talking). The lock holds until that track has been silent ``lock_timeout_s`` (the tracker keeps a talker's id
-      through pauses). The locked track is the target only while it speaks within ``cue_hold_deg`` of where it spoke in
-      the lock's first run of speech (the mean of its directions over that run; each later run is judged by the mean
-      over its last 0.5 s): the tracker may hand the track to a talker beside the person, and the lock stays, for when
-      the person speaks on it again. A wake word is different: its speaker is already talking when the detector fires,
+      through pauses). The locked track is the target only while it speaks within ``cue_hold_deg`` of where it spoke at
+      the start of the lock's first run of speech (the mean of its directions over the first second of that run; the
+      rest of that run and each later run are judged by the mean over their last 0.5 s): the tracker may hand the track
+      to a talker beside the person or to a TV, also within one run of speech, and the lock stays, for when the person
+      speaks on it again. A wake word is different: its speaker is already talking when the detector fires,
       so give when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at the
       wake word's start (the same rules, counted from ``spoken_from_s``), at once when such a track spoke during the
       wake word, even if its voice activity has paused by the call; else to a voice whose onset is detected within
@@ -629,13 +632,14 @@ class TargetSelector:
 
     def _away_from_lock(self, row, time_s: float) -> bool:
         """Whether the locked track (speaking now; ``row``: its row now) speaks farther than ``cue_hold_deg`` from
-        the locked person: from the cue's direction, if it gave one; else from where the track spoke in the first run
-        of the lock (its mean direction over that run, learnt while it lasts)."""
+        the locked person: from the cue's direction, if it gave one; else from where the track spoke at the start of
+        the lock's first run of speech (its mean direction over the first ``_LOCK_PLACE_S`` of that run)."""
         track = self._locked_track
         if self._cue_dir is not None:
             return self._off_cue(track, {track: row}) > self.cue_hold_deg
         onset = self._onset.get(track, time_s)
-        if self._lock_place is None or onset == self._lock_run:  # the lock's first run: learn where the person is
+        if self._lock_place is None or (onset == self._lock_run and time_s - onset <= _LOCK_PLACE_S):
+            # the start of the lock's first run: learn where the person is
             self._lock_run, self._lock_place = onset, self._mean_direction(track, onset, row)
             return False
         return azimuth_difference_deg(self._speaks_at(track, row, time_s), self._lock_place) > self.cue_hold_deg

@@ -701,6 +701,30 @@ def test_a_lock_is_not_the_target_while_its_track_speaks_away_from_where_the_per
     assert sel.locked
 
 
+@pytest.mark.parametrize("wake_word", [False, True])
+def test_a_lock_is_not_the_target_when_its_track_is_handed_on_within_its_first_run(wake_word):
+    """The addressee takes the lock speaking from 30 deg; with no pause in the track's voice activity the tracker
+    hands the track to a TV 18 deg beside them (a person stops, the TV plays on): where the person is was learnt from
+    the start of that run, so the track is not the target while it speaks from the TV's place, and is again when the
+    person speaks from theirs."""
+    sel = TargetSelector(require_trigger=True)
+    if not wake_word:
+        sel.trigger(1.0)
+    targets = []
+    for k in range(30, 150):
+        t = k / 30
+        if wake_word and k == 40:
+            sel.trigger(t, spoken_from_s=1.0)
+        az = 48.0 if 2.5 <= t < 3.5 else 31.0
+        sel.observe({1: None}, t)  # one run of speech throughout
+        targets.append((t, sel.update(rows(t, (1, az, -30.0)), t)))
+    first = 1.4 if wake_word else 1.1
+    assert all(track == 1 for t, track in targets if first <= t < 2.5)
+    assert all(track is None for t, track in targets if 2.9 <= t < 3.5)
+    assert all(track == 1 for t, track in targets if t >= 3.9)
+    assert sel.locked
+
+
 def test_trigger_direction_must_be_a_finite_azimuth():
     sel = TargetSelector(require_trigger=True)
     sel.trigger(0.0, direction_deg=30.0)
