@@ -682,6 +682,18 @@ def test_a_lock_is_not_the_target_while_its_track_speaks_away_from_where_the_per
     """A cue without a direction: the addressee takes the lock speaking from 30 deg; the tracker then hands the
     locked track to a talker 18 deg beside them, who speaks in a run of their own: not the target while it speaks
     from there (at once, not after keep_s), and the lock stays; back where the addressee took it, it is again."""
+    sel, targets = _locked_track_handed_over(wake_word, pauses=True)  # three runs of speech on the track
+    first = 1.4 if wake_word else 1.1
+    assert all(track == 1 for t, track in targets if first <= t < 2.5)
+    assert all(track is None for t, track in targets if 2.5 <= t < 3.5)
+    assert all(track == 1 for t, track in targets if t >= 3.7)
+    assert sel.locked
+
+
+def _locked_track_handed_over(wake_word: bool, pauses: bool) -> tuple:
+    """A lock taken by a track speaking from 31 deg after a cue at 1.0 s (or a wake word said from 1.0 to 1.33 s),
+    the track at 48 deg from 2.5 to 3.5 s and back at 31 after; with ``pauses``, its voice activity pauses at 2.3-2.5
+    and 3.5-3.7 s, else it runs on. Returns the selector and ``[(time_s, target track), ...]``."""
     sel = TargetSelector(require_trigger=True)
     if not wake_word:
         sel.trigger(1.0)
@@ -691,14 +703,10 @@ def test_a_lock_is_not_the_target_while_its_track_speaks_away_from_where_the_per
         if wake_word and k == 40:
             sel.trigger(t, spoken_from_s=1.0)
         az = 48.0 if 2.5 <= t < 3.5 else 31.0
-        speaking = not (2.3 <= t < 2.5 or 3.5 <= t < 3.7)  # three runs of speech on the track
+        speaking = not pauses or not (2.3 <= t < 2.5 or 3.5 <= t < 3.7)
         sel.observe({1: None} if speaking else {}, t)
         targets.append((t, sel.update(rows(t, (1, az, -30.0)), t)))
-    first = 1.4 if wake_word else 1.1
-    assert all(track == 1 for t, track in targets if first <= t < 2.5)
-    assert all(track is None for t, track in targets if 2.5 <= t < 3.5)
-    assert all(track == 1 for t, track in targets if t >= 3.7)
-    assert sel.locked
+    return sel, targets
 
 
 @pytest.mark.parametrize("wake_word", [False, True])
@@ -707,17 +715,7 @@ def test_a_lock_is_not_the_target_when_its_track_is_handed_on_within_its_first_r
     hands the track to a TV 18 deg beside them (a person stops, the TV plays on): where the person is was learnt from
     the start of that run, so the track is not the target while it speaks from the TV's place, and is again when the
     person speaks from theirs."""
-    sel = TargetSelector(require_trigger=True)
-    if not wake_word:
-        sel.trigger(1.0)
-    targets = []
-    for k in range(30, 150):
-        t = k / 30
-        if wake_word and k == 40:
-            sel.trigger(t, spoken_from_s=1.0)
-        az = 48.0 if 2.5 <= t < 3.5 else 31.0
-        sel.observe({1: None}, t)  # one run of speech throughout
-        targets.append((t, sel.update(rows(t, (1, az, -30.0)), t)))
+    sel, targets = _locked_track_handed_over(wake_word, pauses=False)  # one run of speech throughout
     first = 1.4 if wake_word else 1.1
     assert all(track == 1 for t, track in targets if first <= t < 2.5)
     assert all(track is None for t, track in targets if 2.9 <= t < 3.5)
