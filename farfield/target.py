@@ -117,19 +117,19 @@ class TargetSelector:
       the start of the lock's first run of speech (the mean of its directions over the first second of that run; the
       rest of that run and each later run are judged by the mean over their last 0.5 s): the tracker may hand the track
       to a talker beside the person or to a TV, also within one run of speech, and the lock stays, for when the person
-      speaks on it again. A wake word is different: its speaker is already talking when the detector fires,
-      so give when it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at the
-      wake word's start (the same rules, counted from ``spoken_from_s``), at once when such a track spoke during the
-      wake word, even if its voice activity has paused by the call; else to a voice whose onset is detected within
-      ``wake_word_lag_s`` after ``end_s`` (the VAD and the tracker stamp an onset 0.1-0.4 s late), not to one that
-      starts later: someone who answers the person after the wake word did not say it (0.2 s instead of the cue's 1.5 s
-      window: 85.5 -> 91.4 % of the wake word's target time right on the benchmark's rooms, 88.4 -> 97.6 % on held-out
-      ones). ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. The cue's 1.5 s window
-      keeps a voice that only starts later (phantom tracks on a wall reflection of the TV, other talkers) from taking a
-      lock whose addressee the tracker missed; where cues come just before speech, a shorter one keeps out more of them
-      (0.8 s: 84.9 -> 87.7 % of the trigger's target time right on the benchmark's rooms, whose cues come 0.3 s before
-      the addressee speaks), but then nobody who starts later than about half a second after the cue is locked on. After
-      a cue (not a wake word), for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as
+      speaks on it again. A wake word is different: its speaker is already talking when the detector fires, so give when
+      it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at the wake word's
+      start (the same rules, counted from ``spoken_from_s``), at once when such a track spoke during the wake word, even
+      if its voice activity has paused by the call; else to a voice whose onset is detected within ``wake_word_lag_s``
+      after ``end_s`` (the VAD and the tracker stamp an onset 0.1-0.4 s late), not to one that starts later: someone who
+      answers the person after the wake word did not say it (0.2 s instead of the cue's 1.5 s window: 85.5 -> 91.4 % of
+      the wake word's target time right on the benchmark's rooms, 88.4 -> 97.6 % on held-out ones).
+      ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. The cue's 1.5 s window keeps a
+      voice that only starts later (phantom tracks on a wall reflection of the TV, other talkers) from taking a lock
+      whose addressee the tracker missed; where cues come just before speech, a shorter one keeps out more of them (0.8
+      s: 84.9 -> 87.7 % of the trigger's target time right on the benchmark's rooms, whose cues come 0.3 s before the
+      addressee speaks), but then nobody who starts later than about half a second after the cue is locked on. After a
+      cue (not a wake word), for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as
       well (same rules) takes it over: a reflection's track is sometimes born a moment before the addressee's own, and
       it is quieter. Not a track the tracker reported in more than 60 % of the updates of the seconds before the cue (a
       time constant of 5 s), though: a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it
