@@ -13,20 +13,21 @@ Target selection on 75 s ``home_living_room`` scenes with a TV, per policy: ``en
 of their voice), ``trigger`` (``require_trigger=True`` and a cue 0.3 s before each turn of talker1 that nobody else
 starts near, like a glance or a button before each request), ``wake word`` (the same turns, each opened by a 0.6 s
 wake word: the trigger comes when it ends, with its start), ``gaze`` (the trigger's cues, each with talker1's true
-azimuth as its direction: a camera that sees who looks at the device), ``nearest`` (no prior; the addressee is the
-talker nearest the array; the selector's start-up wait holds: nobody is the target by level alone in the first
-5 s, nor until 15 s a voice heard nearly all the time) and ``sector`` (talker1's true azimuth +- the recipe's least
-spacing of sources, 20 deg, as for a device that turns to face the person it talks with: aimed exactly, the sector
-holds nobody else). The
-target is a track: each target segment (target.rttm) is given to the true source nearest its track's direction;
-reported are the fraction of target time on the addressee's track while they speak (also with the DER collar: target
-time within 0.25 s of a boundary of the addressee's turns not scored, since a segment's edges lag the speech by the
-localizer's smoothing and the VAD), the fraction on the addressee's track at all (also counting the VAD's hangover
-after their words and the short pauses inside a segment), the fraction on the TV's track, and how much of the
-addressee's speech the target covers. (Counting target time that merely overlaps TV speech would score any target
-high: the TV talks most of the time.) Also the label delay and the real-time factor of the whole chain (front end,
-Silero VAD, Resemblyzer embeddings): over the DER scenes with the machine's 2 cores, and on one core (numba and
-torch limited to one thread) over the first two meetings.
+azimuth and elevation as its direction: a camera that sees who looks at the device), ``nearest`` (no prior; the
+addressee is the talker nearest the array; the selector's start-up wait holds: nobody is the target by level alone
+in the first 5 s, nor until 15 s a voice heard nearly all the time) and ``sector`` (talker1's true azimuth +- the
+recipe's least spacing of sources, 20 deg, as for a device that turns to face the person it talks with: aimed
+exactly, the sector holds nobody else). The target is a track: each target segment (target.rttm) is given to the
+true source nearest its track's direction (on a linear array, where that array hears each source:
+``ArrayGeometry.in_front`` of its azimuth and elevation); reported are the fraction of target time on the
+addressee's track while they speak (also with the DER collar: target time within 0.25 s of a boundary of the
+addressee's turns not scored, since a segment's edges lag the speech by the localizer's smoothing and the VAD), the
+fraction on the addressee's track at all (also counting the VAD's hangover after their words and the short pauses
+inside a segment), the fraction on the TV's track, and how much of the addressee's speech the target covers.
+(Counting target time that merely overlaps TV speech would score any target high: the TV talks most of the time.)
+Also the label delay and the real-time factor of the whole chain (front end, Silero VAD, Resemblyzer embeddings):
+over the DER scenes with the machine's 2 cores, and on one core (numba and torch limited to one thread) over the
+first two meetings.
 
 The target selection runs twice: with espeak-ng voices (talker1 enrolled from its own dry track in the scene), and,
 when ../shared/data/speech is there, on the same recipe with the real voices of its 9 people (talkers and TV
@@ -151,13 +152,21 @@ def trigger_times(scene, addressee: str, before_s: float = 0.3, min_gap_s: float
     return cues
 
 
-def source_azimuths(scene) -> dict[str, float]:
-    """The scene's true non-noise sources ``{name: azimuth_deg}`` (where each first is)."""
-    sources: dict[str, float] = {}
+def source_directions(scene) -> dict[str, tuple[float, float]]:
+    """The scene's true non-noise sources ``{name: (azimuth_deg, elevation_deg)}`` in the array's frame (where each
+    first is)."""
+    sources: dict[str, tuple[float, float]] = {}
     for p in scene.positions:
         if p[2] != "noise":
-            sources.setdefault(p[1], p[6])
+            sources.setdefault(p[1], (p[6], p[7]))
     return sources
+
+
+def source_azimuths(scene) -> dict[str, float]:
+    """``{name: azimuth_deg}`` of the true non-noise sources where the array hears them: their azimuth, and on a
+    linear array the direction in front of it at the same angle from its axis (``ArrayGeometry.in_front``: a
+    linear array cannot tell the directions on that cone apart)."""
+    return {name: scene.array.in_front(az, el) for name, (az, el) in source_directions(scene).items()}
 
 
 def folded_distance(array):
@@ -174,9 +183,9 @@ def folded_distance(array):
 
 def sector_on(scene, half_width_deg: float, name: str = "talker1") -> tuple[float, float]:
     """The ``sector`` policy's ``(centre_az_deg, half_width_deg)`` for a device that faces ``name``: centred on
-    their true azimuth (on a linear array, its mirror image in front of the array when they are behind it: the
-    tracks of such arrays lie in front)."""
-    return scene.array.in_front(source_azimuths(scene)[name]), half_width_deg
+    their true azimuth (on a linear array, where it hears them: in front of it, at their angle from its axis, as
+    its tracks are)."""
+    return source_azimuths(scene)[name], half_width_deg
 
 
 def _overlap(a: float, b: float, spans: list) -> float:
@@ -310,7 +319,8 @@ class SelectorTrace:
                 c = pending.pop(0)
                 direction = c.direction_deg
                 if direction is not None and res.settings["grid"] == "half-circle":
-                    direction = array.in_front(direction)  # as Frontend.trigger folds it for a linear array
+                    # as Frontend.trigger turns it for a linear array
+                    direction = array.in_front(direction, c.elevation_deg or 0.0)
                 selector.trigger(c.time_s, spoken_from_s=c.spoken_from_s, direction_deg=direction)
             for call in calls:
                 if call[0] == "update":
@@ -355,9 +365,9 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 end_s = sc.mix.shape[1] / sc.sample_rate
                 cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
             if policy == "gaze":  # the trigger's cues, each saying where talker1 is (a camera that sees them; the
-                # front end folds the direction in front of a linear array)
-                seen_at = source_azimuths(sc)["talker1"]
-                cues = [Cue(c, direction_deg=seen_at) for c in cues]
+                # front end turns the direction into where a linear array hears them)
+                az, el = source_directions(sc)["talker1"]
+                cues = [Cue(c, direction_deg=az, elevation_deg=el) for c in cues]
             if policy in CUED:
                 kw["require_trigger"] = True
             if policy == "enrolled":
@@ -383,9 +393,10 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
              f"(addressee: talker1 for enrolled, trigger, wake word, gaze and sector, the nearest talker for nearest; "
              f"enrolled: {enrolment}; trigger: a cue 0.3 s before each clear turn of talker1; wake word: the first "
              f"{WAKE_WORD_S} s of those turns are a wake word; gaze: the trigger's cues with talker1's true azimuth "
-             f"as their direction; all three with require_trigger=True; sector: talker1's true azimuth +- the "
-             f"recipe's least spacing of sources, as for a device that faces them). A target segment belongs to the "
-             f"source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; linear arrays fold mirror images). "
+             f"and elevation as their direction; all three with require_trigger=True; sector: talker1's true "
+             f"azimuth +- the recipe's least spacing of sources, as for a device that faces them). A target segment "
+             f"belongs to the source nearest its track's mean azimuth (within {WHO_DEG:.0f} deg; on linear "
+             f"arrays, where they hear each source: in front, at its angle from their axis). "
              f"Whole scenes, and [after the first {PLAYBACK_MIN_S:.0f} s, once playback zones can be "
              f"judged]:"]
     for policy in stats:

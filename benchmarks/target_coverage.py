@@ -5,8 +5,8 @@ much of the addressee's speech it covers (little: 25 % with espeak voices, 3.5 %
 replays the same living rooms with the ``enrolled`` policy through :class:`~farfield.frontend.Frontend` block by
 block and, for every block in which the addressee (talker1) speaks, names the first stage that fails:
 
-- ``no track``: the tracker reports no track within 20 deg of the addressee (mirror images folded on linear arrays,
-  as the benchmark scores);
+- ``no track``: the tracker reports no track within 20 deg of the addressee (on linear arrays, of where they hear
+  the addressee: in front, at their angle from the axis, as the benchmark scores);
 - ``playback``: every such track is in the target policy's playback zones;
 - ``not speech``: none of those tracks has speech for the diarizer now (its VAD, the leakage gate against louder
   streams, or no localizer detection in the last 0.1 s);

@@ -24,20 +24,21 @@ def _fail(msg: str) -> None:
 
 
 def _parse_cue(text: str):
-    """``--trigger`` value: ``SECONDS`` (a cue) or ``START-END`` (a wake word), either with ``@AZIMUTH_DEG`` (where
-    the cue saw the person) -> a :class:`~farfield.frontend.Cue`."""
+    """``--trigger`` value: ``SECONDS`` (a cue) or ``START-END`` (a wake word), either with ``@AZIMUTH_DEG`` or
+    ``@AZIMUTH_DEG/ELEVATION_DEG`` (where the cue saw the person) -> a :class:`~farfield.frontend.Cue`."""
     from .frontend import Cue
 
     times, _, direction = text.partition("@")
     try:
         parts = [float(v) for v in times.split("-")]
-        az = float(direction) if direction else None
+        seen = [float(v) for v in direction.split("/")] if direction else [None]  # "2.5@": no direction given
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2):
-        raise ValueError(f"--trigger expects SECONDS or START-END (seconds), optionally with @AZIMUTH_DEG, got "
-                         f"{text!r}")
-    return Cue(parts[0], direction_deg=az) if len(parts) == 1 else Cue(parts[1], parts[0], az)
+    if len(parts) not in (1, 2) or len(seen) > 2:
+        raise ValueError(f"--trigger expects SECONDS or START-END (seconds), optionally with @AZIMUTH_DEG or "
+                         f"@AZIMUTH_DEG/ELEVATION_DEG, got {text!r}")
+    az, el = seen + [None] * (2 - len(seen))
+    return Cue(parts[-1], parts[0] if len(parts) == 2 else None, az, el)
 
 
 @app.command("arrays")
@@ -161,7 +162,9 @@ def process_cmd(
                                       "target locks on whoever said it (heard starting by 0.2 s after its end), in the "
                                       "same way. Either with @AZIMUTH_DEG "
                                       "(where the cue saw the person, e.g. 12.5@90): only a talker within 20 deg of "
-                                      "it. Repeatable. With cues, nobody is the target outside a lock."),
+                                      "it; @AZIMUTH_DEG/ELEVATION_DEG (e.g. 12.5@90/30) also says how high they are "
+                                      "(a linear array hears a raised person nearer its front). Repeatable. With cues, "
+                                      "nobody is the target outside a lock."),
     startup: float = typer.Option(5.0, min=0.0, help=STARTUP_HELP),
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:

@@ -5,7 +5,9 @@ Predictions for scene ``scene_000123`` live in ``PRED/scene_000123/`` in the for
 separated mono stream per talker, aligned with ``mix.wav``). Whatever is present is scored:
 
 - tracks: azimuth MAE and recall against every labelled talker and playback source that is active (RTTM) at
-  each ``tracks.csv`` time, one-to-one matching within ``threshold_deg``; false tracks per frame.
+  each ``tracks.csv`` time, one-to-one matching within ``threshold_deg``; false tracks per frame. On a linear
+  array the truth is where it hears a source (:meth:`~farfield.geometry.ArrayGeometry.in_front`: in front of it,
+  at the source's angle from its axis), since it cannot tell the directions with that angle apart.
 - streams: SI-SDR improvement over the reference mic (mic 0 of ``mix.wav``) against each talker's direct path at
   the reference mic (``si_sdri_db``; reverberation counts as error, as for ASR) and against its full reverberant
   image there (``si_sdri_image_db``, the usual BSS target); streams are matched to talkers by best SI-SDR
@@ -17,11 +19,13 @@ separated mono stream per talker, aligned with ``mix.wav``). Whatever is present
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from .geometry import ArrayGeometry
 from .io import read_rttm, read_tracks_csv
 from .metrics import diarization_error_rate, match_streams, score_doa, si_sdr, tracks_per_frame
 from .sim.dataset import read_manifest
@@ -29,15 +33,29 @@ from .sim.dataset import read_manifest
 PLAYBACK_PREFIX = "playback_"
 
 
-def read_positions(path: str | Path) -> dict[str, tuple[str, np.ndarray, np.ndarray]]:
-    """``positions.csv`` as ``{source: (kind, times_s (T,), azimuth_deg (T,))}``."""
-    out: dict[str, tuple[str, list, list]] = {}
+def read_positions(path: str | Path) -> dict[str, tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """``positions.csv`` as ``{source: (kind, times_s (T,), azimuth_deg (T,), elevation_deg (T,))}``."""
+    out: dict[str, tuple[str, list, list, list]] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            k = out.setdefault(row["source"], (row["kind"], [], []))
+            k = out.setdefault(row["source"], (row["kind"], [], [], []))
             k[1].append(float(row["time_s"]))
             k[2].append(float(row["azimuth_deg"]))
-    return {s: (kind, np.array(t), np.array(a)) for s, (kind, t, a) in out.items()}
+            k[3].append(float(row["elevation_deg"]))
+    return {s: (kind, np.array(t), np.array(a), np.array(e)) for s, (kind, t, a, e) in out.items()}
+
+
+def heard_azimuths(scene_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{source: (times_s (T,), azimuth_deg (T,))}`` from a scene's ``positions.csv``: where its array hears each
+    source (the azimuth; on a linear array :meth:`~farfield.geometry.ArrayGeometry.in_front` of the azimuth and
+    elevation)."""
+    array = ArrayGeometry(json.loads((scene_dir / "scene.json").read_text())["array"]["positions_m"])
+    out = {}
+    for name, (_, t, az, el) in read_positions(scene_dir / "positions.csv").items():
+        if array.is_linear:
+            az = np.array([array.in_front(a, e) for a, e in zip(az, el)])
+        out[name] = (t, az)
+    return out
 
 
 def _azimuth_at(times: np.ndarray, t: np.ndarray, az: np.ndarray) -> np.ndarray:
@@ -48,14 +66,14 @@ def _azimuth_at(times: np.ndarray, t: np.ndarray, az: np.ndarray) -> np.ndarray:
 def score_tracks(scene_dir: Path, tracks_csv: Path, threshold_deg: float = 10.0) -> dict:
     """Azimuth scores of one scene's ``tracks.csv``."""
     rows = read_tracks_csv(tracks_csv)
-    pos = read_positions(scene_dir / "positions.csv")
+    pos = heard_azimuths(scene_dir)
     segs = read_rttm(scene_dir / "reference.rttm")
     names = sorted({s for s, _, _ in segs if s in pos})
     if not rows:
         times = np.array([s + d / 2 for _, s, d in segs])
     else:
         times = np.unique(np.array([r.time_s for r in rows]))
-    true_az = (np.stack([_azimuth_at(times, pos[n][1], pos[n][2]) for n in names]) if names
+    true_az = (np.stack([_azimuth_at(times, *pos[n]) for n in names]) if names
                else np.zeros((0, times.size)))
     active = np.zeros((len(names), times.size), dtype=bool)
     for spk, s, d in segs:

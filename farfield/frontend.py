@@ -161,11 +161,13 @@ class Frontend:
         return out
 
     def trigger(self, time_s: float, *, spoken_from_s: float | None = None,
-                direction_deg: float | None = None) -> None:
+                direction_deg: float | None = None, elevation_deg: float | None = None) -> None:
         """An external cue at ``time_s`` seconds of input: the target policy locks on whoever starts speaking
         next (a gaze, a button), or, for a wake word heard from ``spoken_from_s`` to ``time_s``, on whoever
         said it; with ``direction_deg`` (where the cue saw the person, azimuth in degrees), only on a talker
-        there (:meth:`~farfield.target.TargetSelector.trigger`)."""
+        there (:meth:`~farfield.target.TargetSelector.trigger`). ``elevation_deg`` (degrees up from the array's
+        x-y plane, 0 when not given) matters on a linear array only: it hears a person above or below it at
+        :meth:`~farfield.geometry.ArrayGeometry.in_front` of the two, nearer its front."""
         if not hasattr(self.target, "trigger"):
             raise TypeError(f"the target policy {type(self.target).__name__} takes no trigger; use a TargetSelector "
                             "(the default with a diarizer)")
@@ -174,10 +176,13 @@ class Frontend:
             raise ValueError(f"trigger time must be a finite number of seconds >= 0, got {time_s!r}")
         if spoken_from_s is not None and not float(spoken_from_s) >= 0:  # (NaN too; the policy checks the rest)
             raise ValueError(f"a wake word's start must be a time in seconds >= 0, got {spoken_from_s!r}")
+        if elevation_deg is not None and not -90.0 <= finite_or_nan(elevation_deg) <= 90.0:
+            raise ValueError(f"a cue's elevation must be a finite number of degrees in [-90, 90] or None, got "
+                             f"{elevation_deg!r}")
         if direction_deg is not None and self.localizer.grid.kind == "half-circle":
-            # a linear array's tracks lie in front of it: a person seen behind it is heard at the mirror image
+            # a linear array's tracks lie in front of it, at the person's angle from its axis
             with contextlib.suppress(TypeError, ValueError):  # not a number: the policy's error says so
-                direction_deg = self.array.in_front(direction_deg)
+                direction_deg = self.array.in_front(direction_deg, elevation_deg or 0.0)
         self.target.trigger(t, spoken_from_s=None if spoken_from_s is None else float(spoken_from_s),
                             direction_deg=direction_deg)
 
@@ -262,7 +267,8 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
     for s in range(0, padded.shape[1], block_size):
         while cues and cues[0].time_s * sr < s + block_size:
             c = cues.pop(0)
-            fe.trigger(c.time_s, spoken_from_s=c.spoken_from_s, direction_deg=c.direction_deg)
+            fe.trigger(c.time_s, spoken_from_s=c.spoken_from_s, direction_deg=c.direction_deg,
+                           elevation_deg=c.elevation_deg)
         b = fe.process(padded[:, s: s + block_size])
         rows += [r for r in b.tracks if r.time_s * sr < n]
         segments += b.segments
@@ -297,14 +303,16 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
 class Cue:
     """An external cue for :func:`process`: at ``time_s`` seconds of input; ``spoken_from_s``: a wake word heard
     from then to ``time_s``; ``direction_deg``: where the cue saw the person (azimuth in the array's frame, such as
-    a camera's face direction), or ``None``."""
+    a camera's face direction), or ``None``; ``elevation_deg``: the person's elevation (degrees up from the array's x-y
+    plane), or ``None`` (0; it matters on a linear array only, see :meth:`Frontend.trigger`)."""
 
     time_s: float
     spoken_from_s: float | None = None
     direction_deg: float | None = None
+    elevation_deg: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("time_s", "spoken_from_s", "direction_deg"):
+        for name in ("time_s", "spoken_from_s", "direction_deg", "elevation_deg"):
             value = getattr(self, name)
             if value is None and name != "time_s":
                 continue

@@ -192,8 +192,7 @@ class ArrayGeometry:
         """Azimuth (degrees) of the side a linear array reports: perpendicular to its axis in the x-y plane,
         towards +x (towards +y when the axis is the x axis). Its mirror image across the axis gives the same
         delays."""
-        c = self.positions - self.positions.mean(axis=0)
-        axis = np.linalg.svd(c)[2][0]
+        axis = self._axis
         normal = np.array([-axis[1], axis[0]])
         if np.linalg.norm(normal) < 1e-9:
             raise ValueError(f"array '{self.name}' lies along the z axis; it has no azimuth front")
@@ -201,12 +200,24 @@ class ArrayGeometry:
             normal = -normal
         return float(np.rad2deg(np.arctan2(normal[1], normal[0]))) + 0.0
 
-    def in_front(self, azimuth_deg: float) -> float:
-        """``azimuth_deg`` as a linear array reports it, in ``[0, 360)``: its mirror image across the array's axis
-        when it lies more than 90 degrees from :attr:`front_deg` (other arrays: the same direction)."""
+    @property
+    def _axis(self) -> np.ndarray:
+        """Unit vector ``(3,)`` of the mics' principal direction (a linear array's axis)."""
+        return np.linalg.svd(self.positions - self.positions.mean(axis=0))[2][0]
+
+    def in_front(self, azimuth_deg: float, elevation_deg: float = 0.0) -> float:
+        """The azimuth in ``[0, 360)`` at which a linear array reports a source at ``(azimuth_deg, elevation_deg)``:
+        such an array measures only the angle between the source and its axis, so it hears the source at the
+        direction in the x-y plane, within 90 degrees of :attr:`front_deg`, at that same angle from the axis (a
+        source behind it at its mirror image; a source above it nearer the front). Other arrays: ``azimuth_deg``."""
         az = float(azimuth_deg) % 360.0
-        if self.is_linear and azimuth_difference_deg(az, self.front_deg) > 90.0:
-            az = (2.0 * (self.front_deg - 90.0) - az) % 360.0
+        if self.is_linear:
+            axis = self._axis
+            cos_axis = float(az_el_to_unit(az, elevation_deg) @ axis) / max(float(np.hypot(axis[0], axis[1])), 1e-9)
+            theta = float(np.rad2deg(np.arccos(np.clip(cos_axis, -1.0, 1.0))))
+            axis_az = float(np.rad2deg(np.arctan2(axis[1], axis[0])))
+            az = min(((axis_az + theta) % 360.0, (axis_az - theta) % 360.0),
+                     key=lambda a: float(azimuth_difference_deg(a, self.front_deg)))
         return az if az < 360.0 else 0.0  # (a tiny negative angle % 360 rounds to 360.0)
 
     @property

@@ -740,8 +740,13 @@ def test_frontend_gives_a_linear_arrays_cue_the_direction_its_tracks_have():
     fe = Frontend(arr, 16000, diarizer=OnlineDiarizer(16000, embeddings=False, vad="energy"))
     fe.trigger(1.0, direction_deg=arr.front_deg + 160.0)
     assert azimuth_difference_deg(fe.target._cue_dir, arr.front_deg + 20.0) < 1e-9
+    # a person seen 80 deg from the front and 40 deg up is 41.0 deg from the axis: heard 49.0 deg from the front
+    fe.trigger(2.0, direction_deg=arr.front_deg + 80.0, elevation_deg=40.0)
+    assert azimuth_difference_deg(fe.target._cue_dir, arr.front_deg + 49.0) < 0.1
     with pytest.raises(ValueError, match="direction_deg must be a finite azimuth"):
         fe.trigger(1.0, direction_deg="behind")
+    with pytest.raises(ValueError, match="elevation must be a finite number of degrees in"):
+        fe.trigger(1.0, direction_deg=10.0, elevation_deg=95.0)
 
 
 def test_cue_validation_and_cli_parsing():
@@ -752,13 +757,16 @@ def test_cue_validation_and_cli_parsing():
     assert _parse_cue("2.5@90") == Cue(2.5, direction_deg=90.0)
     assert _parse_cue("1-1.6@-30") == Cue(1.6, 1.0, -30.0)
     assert _parse_cue("2.5@") == Cue(2.5)  # an empty direction: none given
-    for bad in ("x", "1-2-3", "2.5@left"):
+    assert _parse_cue("1-1.6@-30/25") == Cue(1.6, 1.0, -30.0, 25.0)
+    for bad in ("x", "1-2-3", "2.5@left", "2.5@90/up", "2.5@90/10/5"):
         with pytest.raises(ValueError, match="--trigger expects"):
             _parse_cue(bad)
     with pytest.raises(ValueError, match="must come at or before its end"):
         _parse_cue("3-2")
     with pytest.raises(ValueError, match="direction_deg must be a finite number or None"):
         Cue(1.0, direction_deg=float("nan"))
+    with pytest.raises(ValueError, match="elevation_deg must be a finite number or None"):
+        Cue(1.0, direction_deg=10.0, elevation_deg=float("inf"))
     with pytest.raises(ValueError, match="time_s must be a finite number"):
         Cue(float("inf"))
 

@@ -100,13 +100,17 @@ def test_tdoa_sign_convention():
 
 
 @settings(max_examples=50)
-@given(az=st.floats(-720, 720))
-def test_in_front_gives_the_direction_a_linear_array_reports(az):
-    """A linear array cannot tell a direction from its mirror image across its axis: ``in_front`` gives the one
-    within 90 deg of ``front_deg``, with the same delays; other arrays keep the direction."""
-    lin = ff.ArrayGeometry([[0.0, -0.03, 0], [0.0, 0.0, 0], [0.0, 0.03, 0]])  # along y: front is +x
-    f = lin.in_front(az)
-    assert 0 <= f < 360 and ff.geometry.azimuth_difference_deg(f, lin.front_deg) <= 90 + 1e-9
-    np.testing.assert_allclose(lin.tdoas_s(ff.az_el_to_unit(f, 0)), lin.tdoas_s(ff.az_el_to_unit(az, 0)), atol=1e-12)
+@given(az=st.floats(-720, 720), el=st.floats(-80, 80), axis_deg=st.floats(0, 180))
+def test_in_front_gives_the_direction_a_linear_array_reports(az, el, axis_deg):
+    """A linear array measures only a source's angle from its axis: ``in_front`` gives the direction in its x-y
+    plane within 90 deg of ``front_deg`` with the same delays (at elevation 0 the mirror image of one behind it);
+    other arrays keep the azimuth."""
+    axis = np.array([np.cos(np.deg2rad(axis_deg)), np.sin(np.deg2rad(axis_deg)), 0.0])
+    lin = ff.ArrayGeometry(np.outer([-0.03, 0.0, 0.03], axis))
+    f = lin.in_front(az, el)
+    assert 0 <= f < 360 and ff.geometry.azimuth_difference_deg(f, lin.front_deg) <= 90 + 1e-6
+    np.testing.assert_allclose(lin.tdoas_s(ff.az_el_to_unit(f, 0)), lin.tdoas_s(ff.az_el_to_unit(az, el)), atol=1e-9)
+    if el == 0 and ff.geometry.azimuth_difference_deg(az, lin.front_deg) <= 89:
+        assert ff.geometry.azimuth_difference_deg(f, az) < 1e-6  # in front already: kept
     circ = ff.load_array("respeaker-6mic-hat")
-    assert ff.geometry.azimuth_difference_deg(circ.in_front(az), az) < 1e-9
+    assert ff.geometry.azimuth_difference_deg(circ.in_front(az, el), az) < 1e-9

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import csd, welch
 
-from farfield.geometry import SPEED_OF_SOUND, load_array
+from farfield.geometry import SPEED_OF_SOUND, azimuth_difference_deg, load_array
 from farfield.io import read_rttm
 from farfield.sim.dataset import read_manifest, simulate
 from farfield.sim.noise import diffuse_noise, spherical_coherence
@@ -142,6 +142,31 @@ def test_positions_follow_walking_talker_and_localizer_agrees():
     errs = [np.min(np.abs((e - a + 180) % 360 - 180)) for e, a, on in zip(est, truth, active) if on and e.size]
     assert len(errs) > 0.6 * active.sum()
     assert np.median(errs) < 5.0
+
+
+def test_eval_scores_a_linear_array_where_it_hears_the_talkers(tmp_path):
+    """A linear array hears a talker behind it or above it at ``in_front`` of their direction: predictions there
+    are perfect, and ones at the talkers' own azimuths are not (they are not where the array can say)."""
+    from farfield.evaluate import evaluate_dataset, read_positions
+    from farfield.io import write_tracks_csv
+    from farfield.track import TrackRow
+
+    rec = parse_recipe(small_recipe(duration_s=3.0, array={"profile": "ps-eye", "height_m": 0.6},
+                                    talkers={"count": 2, "distance_m": [0.8, 1.2], "min_separation_deg": 40.0}))
+    simulate(rec, 1, tmp_path / "ds")
+    d = tmp_path / "ds" / "scene_000000"
+    arr = load_array("ps-eye")
+    talkers = {n: p for n, p in read_positions(d / "positions.csv").items() if p[0] == "talker"}
+    heard = {n: np.array([arr.in_front(a, e) for a, e in zip(az, el)]) for n, (_, _, az, el) in talkers.items()}
+    assert max(np.max(azimuth_difference_deg(heard[n], talkers[n][2])) for n in talkers) > 5  # the test can fail
+    for label, az_of in (("heard", lambda n: heard[n]), ("raw", lambda n: talkers[n][2])):
+        rows = [TrackRow(float(t), k, float(a), 0.0, 0.0) for k, n in enumerate(talkers)
+                for t, a in zip(talkers[n][1], az_of(n))]
+        write_tracks_csv(sorted(rows, key=lambda r: r.time_s), tmp_path / label / "scene_000000" / "tracks.csv")
+    res = evaluate_dataset(tmp_path / "ds", tmp_path / "heard")["summary"]
+    assert res["azimuth_mae_deg"] < 0.01 and res["azimuth_recall"] == 1.0
+    raw = evaluate_dataset(tmp_path / "ds", tmp_path / "raw")["summary"]
+    assert raw["azimuth_mae_deg"] > 1.0 or raw["azimuth_recall"] < 1.0
 
 
 def test_determinism_same_seed_index_same_audio():
@@ -298,7 +323,7 @@ def test_eval_scores_perfect_predictions(tmp_path):
     pred = tmp_path / "pred" / "scene_000000"
     (pred / "streams").mkdir(parents=True)
     pos = read_positions(d / "positions.csv")
-    rows = [TrackRow(float(t), k, float(a), 0.0, 0.0) for k, (name, (kind, ts, az)) in enumerate(pos.items())
+    rows = [TrackRow(float(t), k, float(a), 0.0, 0.0) for k, (name, (kind, ts, az, _)) in enumerate(pos.items())
             if kind == "talker" for t, a in zip(ts, az)]
     write_tracks_csv(sorted(rows, key=lambda r: r.time_s), pred / "tracks.csv")
     for t in ("talker1", "talker2"):
