@@ -1,13 +1,15 @@
 """Localization accuracy on simulated rooms with known truth, side by side with pyroomacoustics.
 
 Usage: python benchmarks/localization_accuracy.py [--quick] [--seeds 8] [--first-seed 0] [--no-peers]
-       [--talkers N ...] [--rt60 S ...] [--snr DB|none ...] [--lead-in S] [--localizer NAME=VALUE ...]
-       [--tracker NAME=VALUE ...] [--out FILE]
+       [--array PROFILE ...] [--talkers N ...] [--rt60 S ...] [--snr DB|none ...] [--lead-in S]
+       [--localizer NAME=VALUE ...] [--tracker NAME=VALUE ...] [--out FILE]
 
 Rooms of 7 x 6 x 3 m (pyroomacoustics image source method), 1-3 talkers reading real speech from
 ../shared/data/speech 1-2.5 m from the array (at least 40 degrees apart, all talking at once for 6 s),
-spherically diffuse noise, for 4-, 6- and 8-mic circular arrays. Per localizer update an active talker counts
-as found when an estimate is within 10 degrees of azimuth; MAE is over found talkers.
+spherically diffuse noise, for 4-, 6- and 8-mic circular arrays (``--array PROFILE``: others). Per localizer update
+an active talker counts as found when an estimate is within 10 degrees of azimuth; MAE is over found talkers. A
+linear array (the PS Eye) searches the half circle in front of it and is scored against where it hears each talker
+(``ArrayGeometry.in_front`` of their azimuth and elevation: it measures only their angle from its axis).
 
 A second table splits the tracks' misses: how long after a talker starts a track is first on them (acquisition,
 median and mean over talkers, seconds), and the share of active (talker, update) pairs missed before that, missed
@@ -43,11 +45,13 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float | None, seed: i
              peers: bool = True, lead_in_s: float = 0.0, tracker_options: dict | None = None,
              **localizer_options) -> dict:
     geom, sc = make_scene(array, n_talkers, rt60, snr, seed, lead_in_s=lead_in_s)
-    res = ff.localize(sc.mix, SAMPLE_RATE, geom, grid="circle", freq_range=BAND, tracker_options=tracker_options,
+    kind = "half-circle" if geom.is_linear else "circle"
+    res = ff.localize(sc.mix, SAMPLE_RATE, geom, grid=kind, freq_range=BAND, tracker_options=tracker_options,
                       **localizer_options)
     times = np.array([f.time_s for f in res.frames])
     act = activity_at(sc.activity, times, SAMPLE_RATE)
-    true_az = np.repeat(sc.azimuth_deg[:, None], len(times), axis=1)
+    heard = [geom.in_front(a, e) for a, e in zip(sc.azimuth_deg, sc.elevation_deg)]  # circular arrays: the azimuth
+    true_az = np.repeat(np.array(heard)[:, None], len(times), axis=1)
     out = {"tracks": score_doa(times, tracks_per_frame(res.tracks, times), true_az, act),
            "detections": score_doa(times, [np.array([d.azimuth_deg for d in f.detections]) for f in res.frames],
                                    true_az, act)}
@@ -57,7 +61,8 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float | None, seed: i
     sel = np.arange(len(times))[::pra_every]
     frame_of_update = (np.arange(len(times)) + 1) * 2 - 1  # update k ends at STFT frame 2k + 1
     for method in ("SRP", "NormMUSIC"):
-        doa = pra_doa(method, geom, ff.circle_grid(360), SAMPLE_RATE, 512, num_src=n_talkers)
+        doa = pra_doa(method, geom, ff.make_grid(kind, 360, geom.front_deg if geom.is_linear else 0.0),
+                      SAMPLE_RATE, 512, num_src=n_talkers)
         est = []
         for k in sel:
             t = frame_of_update[k]
@@ -98,6 +103,9 @@ def main() -> None:
                          "(repeatable)")
     ap.add_argument("--tracker", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Tracker option instead of its default, e.g. measurement_noise_deg=12 (repeatable)")
+    ap.add_argument("--array", action="append", metavar="PROFILE",
+                    help="only these array profiles (repeatable; default the 4-, 6- and 8-mic circular arrays: "
+                         f"{', '.join(GEOMETRIES.values())})")
     ap.add_argument("--talkers", action="append", type=int, metavar="N",
                     help="only these talker counts (repeatable; default 1, 2 and 3)")
     ap.add_argument("--rt60", action="append", type=float, metavar="S",
@@ -129,7 +137,8 @@ def main() -> None:
     options = dict(args.localizer)  # Localizer options
     tracker = dict(args.tracker)  # Tracker options
     t0 = time.time()
-    for (label, array), n, rt60, snr in itertools.product(GEOMETRIES.items(), talkers, rt60s, snrs):
+    geometries = {a: a for a in args.array} if args.array else GEOMETRIES
+    for (label, array), n, rt60, snr in itertools.product(geometries.items(), talkers, rt60s, snrs):
         acc = {m: [] for m in methods}
         for seed in range(args.first_seed, args.first_seed + seeds):
             r = evaluate(array, n, rt60, snr, 1000 * n + seed, args.pra_every, not args.no_peers, args.lead_in,

@@ -16,7 +16,7 @@ def pra_doa(method: str, array: ff.ArrayGeometry, grid: ff.DirectionGrid, sample
     """A pyroomacoustics DOA object ('SRP', 'NormMUSIC', ...) whose search grid is ``grid``'s points."""
     az = np.deg2rad(grid.azimuth_deg)
     colat = np.pi / 2 - np.deg2rad(grid.elevation_deg)
-    if grid.kind == "circle":  # pyroomacoustics' 2-D mode: the same azimuths, mics projected on the plane
+    if grid.kind in ("circle", "half-circle"):  # pyroomacoustics' 2-D mode: the same azimuths, mics on the plane
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pra.doa.algorithms[method](array.positions[:, :2].T, sample_rate, nfft, c=ff.SPEED_OF_SOUND,

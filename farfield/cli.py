@@ -435,23 +435,27 @@ def demo_cmd(
     res = localize(sc.mix, sr, geom)
     times = np.array([f.time_s for f in res.frames])
     act = activity_at(sc.activity, times, sr)
-    true_az = np.repeat(sc.azimuth_deg[:, None], len(times), axis=1)
-    scores = score_doa(times, tracks_per_frame(res.tracks, times), true_az, act)
+    # where the array hears each talker: their azimuth; in front of a linear array, at their angle from its axis
+    heard = np.array([geom.in_front(a, e) for a, e in zip(sc.azimuth_deg, sc.elevation_deg)])
+    scores = score_doa(times, tracks_per_frame(res.tracks, times), np.repeat(heard[:, None], len(times), axis=1), act)
     summ = summarize_tracks(res.tracks)
     t = Table(title=f"{geom.name}: {talkers} talker(s), RT60 {rt60} s, SNR {snr} dB, seed {seed}")
-    for col in ("talker", "true az", "true el", "dist m", "track", "est az", "est el", "error deg"):
+    columns = ["talker", "true az", "true el"] + (["heard az"] if geom.is_linear else [])
+    for col in columns + ["dist m", "track", "est az", "est el", "error deg"]:
         t.add_column(col)
     from .geometry import azimuth_difference_deg
 
     for k in range(talkers):
-        best = min(summ, key=lambda s: azimuth_difference_deg(s["azimuth_deg"], sc.azimuth_deg[k]), default=None)
-        if best is None or azimuth_difference_deg(best["azimuth_deg"], sc.azimuth_deg[k]) > 20:
-            t.add_row(f"talker{k + 1}", f"{sc.azimuth_deg[k]:.1f}", f"{sc.elevation_deg[k]:.1f}",
-                      f"{sc.distance_m[k]:.2f}", "-", "-", "-", "not found")
+        truth = [f"talker{k + 1}", f"{sc.azimuth_deg[k]:.1f}", f"{sc.elevation_deg[k]:.1f}"]
+        truth += [f"{heard[k]:.1f}"] if geom.is_linear else []
+        truth += [f"{sc.distance_m[k]:.2f}"]
+        best = min(summ, key=lambda s: azimuth_difference_deg(s["azimuth_deg"], heard[k]), default=None)
+        if best is None or azimuth_difference_deg(best["azimuth_deg"], heard[k]) > 20:
+            t.add_row(*truth, "-", "-", "-", "not found")
             continue
-        err = azimuth_difference_deg(best["azimuth_deg"], sc.azimuth_deg[k])
-        t.add_row(f"talker{k + 1}", f"{sc.azimuth_deg[k]:.1f}", f"{sc.elevation_deg[k]:.1f}", f"{sc.distance_m[k]:.2f}",
-                  str(best["track_id"]), f"{best['azimuth_deg']:.1f}", f"{best['elevation_deg']:.1f}", f"{err:.1f}")
+        err = azimuth_difference_deg(best["azimuth_deg"], heard[k])
+        t.add_row(*truth, str(best["track_id"]), f"{best['azimuth_deg']:.1f}", f"{best['elevation_deg']:.1f}",
+                  f"{err:.1f}")
     console.print(t)
     console.print(f"per-frame: azimuth MAE {scores.mae_deg:.1f} deg, recall {scores.recall:.0%} "
                   f"(track within 10 deg of an active talker), {scores.false_per_frame:.2f} unmatched tracks/frame, "

@@ -161,6 +161,32 @@ def test_linear_array_reports_the_front_half_circle(rng, true_az, reported):
     assert azimuth_difference_deg(fr.detections[0].azimuth_deg, reported) < 4
 
 
+def test_linear_array_is_not_pulled_to_broadside_by_diffuse_noise():
+    """A 6 cm linear array hears diffuse noise as a source at broadside (every pair's delay 0): it pulled a talker
+    60 deg from broadside towards it; with the diffuse field's coherence projected out of the cross-spectra (the
+    default on linear arrays) the talker is found where it is."""
+    from farfield.sim import synthetic_speech
+    from farfield.sim.noise import diffuse_noise
+
+    arr = ff.load_array("ps-eye")
+    assert ff.Localizer(arr, SR).diffuse_projection and not ff.Localizer("respeaker-6mic-hat", SR).diffuse_projection
+    errors: dict[bool, list] = {True: [], False: []}
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        s = synthetic_speech(3.0, SR, rng=rng, f0_hz=150)
+        x = plane_wave(arr, 60, 0, s.size, SR, rng, s)
+        n = diffuse_noise(arr.positions, s.size, SR, rng=rng)
+        x += n * np.sqrt(np.mean(x**2) / np.mean(n**2)) * 10 ** (-5 / 20)  # SNR 5 dB
+        for projection in errors:
+            errors[projection] += [azimuth_difference_deg(f.detections[0].azimuth_deg, 60)
+                                   for f in ff.Localizer(arr, SR, diffuse_projection=projection).process(x)
+                                   if f.detections]
+    assert len(errors[True]) >= 100 and np.median(errors[True]) < 6
+    assert np.median(errors[False]) > 12
+    with pytest.raises(ValueError, match="diffuse_projection works on SRP-PHAT"):
+        ff.Localizer(arr, SR, method="music", diffuse_projection=True)
+
+
 def test_refined_search_matches_full_scan(rng):
     arr = ff.load_array("matrix-creator")
     for az in (10, 100, 250):
