@@ -268,7 +268,7 @@ def process(signals: np.ndarray, sample_rate: int, array: ArrayGeometry | str, *
         while cues and cues[0].time_s * sr < s + block_size:
             c = cues.pop(0)
             fe.trigger(c.time_s, spoken_from_s=c.spoken_from_s, direction_deg=c.direction_deg,
-                           elevation_deg=c.elevation_deg)
+                       elevation_deg=c.elevation_deg)
         b = fe.process(padded[:, s: s + block_size])
         rows += [r for r in b.tracks if r.time_s * sr < n]
         segments += b.segments

@@ -333,8 +333,8 @@ class Localizer:
             the mic pairs) its component along the coherence of a spherically diffuse field (``sinc(2 f d / c)``
             per pair). A small linear array hears reverberation and diffuse noise as one source at broadside, where
             every pair's delay is 0: in rooms with RT60 0.3-1.0 s and 10-20 dB SNR it pulled the PS Eye's
-            detections towards broadside by a median 16-23 deg, and its talkers were found 20-36 % of the time
-            instead of 40-80 % (``benchmarks/EXPERIMENTS.md``). ``None`` (default): on for linear arrays only; a
+            detections towards broadside by a median 16-23 deg, and one talker was tracked 21-36 % of the time
+            instead of 51-80 % (``benchmarks/EXPERIMENTS.md``). ``None`` (default): on for linear arrays only; a
             planar array hears that field at the zenith, off its azimuth circle, and loses accuracy with it.
         dominance_fit: SRP-PHAT: after each source is found, a bin is down-weighted by ``1 - fit / dominance_fit``
             (removed when its phases fit that source by ``dominance_fit`` or more; see
