@@ -50,8 +50,8 @@ def evaluate(array: str, n_talkers: int, rt60: float, snr: float | None, seed: i
                       **localizer_options)
     times = np.array([f.time_s for f in res.frames])
     act = activity_at(sc.activity, times, SAMPLE_RATE)
-    heard = [geom.in_front(a, e) for a, e in zip(sc.azimuth_deg, sc.elevation_deg)]  # circular arrays: the azimuth
-    true_az = np.repeat(np.array(heard)[:, None], len(times), axis=1)
+    heard = geom.in_front(sc.azimuth_deg, sc.elevation_deg)  # circular arrays: the azimuth
+    true_az = np.repeat(heard[:, None], len(times), axis=1)
     out = {"tracks": score_doa(times, tracks_per_frame(res.tracks, times), true_az, act),
            "detections": score_doa(times, [np.array([d.azimuth_deg for d in f.detections]) for f in res.frames],
                                    true_az, act)}

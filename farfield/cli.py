@@ -436,7 +436,7 @@ def demo_cmd(
     times = np.array([f.time_s for f in res.frames])
     act = activity_at(sc.activity, times, sr)
     # where the array hears each talker: their azimuth; in front of a linear array, at their angle from its axis
-    heard = np.array([geom.in_front(a, e) for a, e in zip(sc.azimuth_deg, sc.elevation_deg)])
+    heard = geom.in_front(sc.azimuth_deg, sc.elevation_deg)
     scores = score_doa(times, tracks_per_frame(res.tracks, times), np.repeat(heard[:, None], len(times), axis=1), act)
     summ = summarize_tracks(res.tracks)
     t = Table(title=f"{geom.name}: {talkers} talker(s), RT60 {rt60} s, SNR {snr} dB, seed {seed}")

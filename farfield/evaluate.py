@@ -50,12 +50,8 @@ def heard_azimuths(scene_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     source (the azimuth; on a linear array :meth:`~farfield.geometry.ArrayGeometry.in_front` of the azimuth and
     elevation)."""
     array = ArrayGeometry(json.loads((scene_dir / "scene.json").read_text())["array"]["positions_m"])
-    out = {}
-    for name, (_, t, az, el) in read_positions(scene_dir / "positions.csv").items():
-        if array.is_linear:
-            az = np.array([array.in_front(a, e) for a, e in zip(az, el)])
-        out[name] = (t, az)
-    return out
+    return {name: (t, array.in_front(az, el))
+            for name, (_, t, az, el) in read_positions(scene_dir / "positions.csv").items()}
 
 
 def _azimuth_at(times: np.ndarray, t: np.ndarray, az: np.ndarray) -> np.ndarray:

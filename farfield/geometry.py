@@ -205,20 +205,23 @@ class ArrayGeometry:
         """Unit vector ``(3,)`` of the mics' principal direction (a linear array's axis)."""
         return np.linalg.svd(self.positions - self.positions.mean(axis=0))[2][0]
 
-    def in_front(self, azimuth_deg: float, elevation_deg: float = 0.0) -> float:
+    def in_front(self, azimuth_deg: Any, elevation_deg: Any = 0.0) -> Any:
         """The azimuth in ``[0, 360)`` at which a linear array reports a source at ``(azimuth_deg, elevation_deg)``:
         such an array measures only the angle between the source and its axis, so it hears the source at the
         direction in the x-y plane, within 90 degrees of :attr:`front_deg`, at that same angle from the axis (a
-        source behind it at its mirror image; a source above it nearer the front). Other arrays: ``azimuth_deg``."""
-        az = float(azimuth_deg) % 360.0
+        source behind it at its mirror image; a source above it nearer the front). Other arrays: ``azimuth_deg``.
+        Scalars give a float, arrays (broadcast together) an array."""
+        az = np.asarray(azimuth_deg, dtype=np.float64) % 360.0
         if self.is_linear:
             axis = self._axis
-            cos_axis = float(az_el_to_unit(az, elevation_deg) @ axis) / max(float(np.hypot(axis[0], axis[1])), 1e-9)
-            theta = float(np.rad2deg(np.arccos(np.clip(cos_axis, -1.0, 1.0))))
+            cos_axis = (az_el_to_unit(az, elevation_deg) @ axis) / max(float(np.hypot(axis[0], axis[1])), 1e-9)
+            theta = np.rad2deg(np.arccos(np.clip(cos_axis, -1.0, 1.0)))
             axis_az = float(np.rad2deg(np.arctan2(axis[1], axis[0])))
-            az = min(((axis_az + theta) % 360.0, (axis_az - theta) % 360.0),
-                     key=lambda a: float(azimuth_difference_deg(a, self.front_deg)))
-        return az if az < 360.0 else 0.0  # (a tiny negative angle % 360 rounds to 360.0)
+            a, b = (axis_az + theta) % 360.0, (axis_az - theta) % 360.0
+            front = self.front_deg
+            az = np.where(azimuth_difference_deg(a, front) <= azimuth_difference_deg(b, front), a, b)
+        az = np.where(az < 360.0, az, 0.0)  # (a tiny negative angle % 360 rounds to 360.0)
+        return float(az) if az.ndim == 0 else az
 
     @property
     def centre(self) -> np.ndarray:

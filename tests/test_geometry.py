@@ -114,3 +114,5 @@ def test_in_front_gives_the_direction_a_linear_array_reports(az, el, axis_deg):
         assert ff.geometry.azimuth_difference_deg(f, az) < 1e-6  # in front already: kept
     circ = ff.load_array("respeaker-6mic-hat")
     assert ff.geometry.azimuth_difference_deg(circ.in_front(az, el), az) < 1e-9
+    both = lin.in_front([az, az + 180.0], [el, -el])  # arrays: element by element
+    assert np.all(ff.geometry.azimuth_difference_deg(both, [f, lin.in_front(az + 180.0, -el)]) < 1e-9)
