@@ -196,8 +196,9 @@ def test_refined_search_matches_full_scan(rng):
         assert a.unit == b.unit
 
 
-def test_blockwise_equals_offline(rng):
-    arr = ff.load_array("respeaker-4mic-hat")
+@pytest.mark.parametrize("name", ["respeaker-4mic-hat", "ps-eye"])  # the PS Eye with its diffuse projection
+def test_blockwise_equals_offline(rng, name):
+    arr = ff.load_array(name)
     x = plane_wave(arr, 70, 0, SR, SR, rng) + 0.1 * rng.standard_normal((4, SR))
     ref = ff.Localizer(arr, SR).process(x)
     loc = ff.Localizer(arr, SR)
