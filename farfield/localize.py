@@ -98,7 +98,7 @@ class LocalizationFrame:
     the :class:`~farfield.track.Tracker` lets them keep an active track alive, never start one."""
 
 
-_PROJECTED_CONFIDENCE = 0.07  # Localizer's confidence thresholds with diffuse_projection (0.2 without)
+_PROJECTED_CONFIDENCE = 0.1  # Localizer's confidence thresholds with diffuse_projection (0.2 without)
 
 
 # --------------------------------------------------------------------------- SRP-PHAT engine
@@ -325,8 +325,9 @@ class Localizer:
         max_sources: most detections per update.
         min_separation_deg: detections closer than this to a stronger one are dropped.
         min_confidence: smallest steered response (mean PHAT correlation) that counts as a source; ``None``: 0.2,
-            or 0.07 with ``diffuse_projection`` (which takes most of a talker's response in the low bins; chosen
-            on simulated PS Eye rooms).
+            or 0.1 with ``diffuse_projection`` (which takes most of a talker's response in the low bins). On
+            simulated PS Eye rooms 0.07 tracks more talkers, 0.1 gives half the false tracks and chooses the
+            target far better (``benchmarks/EXPERIMENTS.md``).
         secondary_confidence: SRP-PHAT: smallest response of a second or later source, measured on the bins
             that the sources found before do not dominate; ``None``: as ``min_confidence``'s default.
         diffuse_projection: SRP-PHAT: remove from each frequency bin's smoothed PHAT cross-spectra (a vector over
@@ -334,7 +335,7 @@ class Localizer:
             per pair). A small linear array hears reverberation and diffuse noise as one source at broadside, where
             every pair's delay is 0: in rooms with RT60 0.3-1.0 s and 10-20 dB SNR it pulled the PS Eye's
             detections towards broadside by a median 16-23 deg, and one talker was tracked 21-36 % of the time
-            instead of 51-80 % (``benchmarks/EXPERIMENTS.md``). ``None`` (default): on for linear arrays only; a
+            instead of 40-77 % (``benchmarks/EXPERIMENTS.md``). ``None`` (default): on for linear arrays only; a
             planar array hears that field at the zenith, off its azimuth circle, and loses accuracy with it.
         dominance_fit: SRP-PHAT: after each source is found, a bin is down-weighted by ``1 - fit / dominance_fit``
             (removed when its phases fit that source by ``dominance_fit`` or more; see
