@@ -214,8 +214,10 @@ class ArrayGeometry:
         az = np.asarray(azimuth_deg, dtype=np.float64) % 360.0
         if self.is_linear:
             axis = self._axis
-            u = az_el_to_unit(az, elevation_deg)  # written out, not ``u @ axis``: a scalar and an array element
-            dot = u[..., 0] * axis[0] + u[..., 1] * axis[1] + u[..., 2] * axis[2]  # round alike (endfire: arccos)
+            # written out: ``u @ axis`` rounds one direction otherwise than a row of many, and on the axis arccos
+            # turns that into 1e-6 deg; this way a scalar and an array element give the same angle
+            u = az_el_to_unit(az, elevation_deg)
+            dot = u[..., 0] * axis[0] + u[..., 1] * axis[1] + u[..., 2] * axis[2]
             cos_axis = dot / max(float(np.hypot(axis[0], axis[1])), 1e-9)
             theta = np.rad2deg(np.arccos(np.clip(cos_axis, -1.0, 1.0)))
             axis_az = float(np.rad2deg(np.arctan2(axis[1], axis[0])))
