@@ -18,8 +18,7 @@ import numpy as np
 import scipy.linalg
 
 from . import kernels
-from .geometry import SPEED_OF_SOUND, ArrayGeometry, az_el_to_unit
-from .sim.noise import spherical_coherence
+from .geometry import SPEED_OF_SOUND, ArrayGeometry, az_el_to_unit, spherical_coherence
 
 
 def steering_vectors(array: ArrayGeometry, azimuth_deg, elevation_deg, freqs_hz: np.ndarray, *,

@@ -69,6 +69,15 @@ def azimuth_difference_deg(a: Any, b: Any) -> np.ndarray:
     return np.minimum(d, 360.0 - d)
 
 
+def spherical_coherence(positions: np.ndarray, freqs_hz: np.ndarray,
+                        speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
+    """Coherence matrices ``(freq, n_mics, n_mics)`` of a spherically isotropic field at mics ``positions``
+    ``(n_mics, 3)`` metres: ``sinc(2 f d / c)`` of each pair's distance ``d``."""
+    pos = np.asarray(positions, dtype=np.float64)
+    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
+    return np.sinc(2.0 * np.asarray(freqs_hz)[:, None, None] * d[None] / speed_of_sound)
+
+
 # --------------------------------------------------------------------------- geometry
 @dataclass(frozen=True, eq=False)
 class ArrayGeometry:

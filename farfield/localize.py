@@ -19,9 +19,9 @@ import numpy as np
 
 from . import kernels
 from ._validate import check_not_silent, check_sample_rate, check_signals
-from .geometry import SPEED_OF_SOUND, ArrayGeometry, angular_distance_deg, load_array, unit_to_az_el
+from .geometry import (SPEED_OF_SOUND, ArrayGeometry, angular_distance_deg, load_array, spherical_coherence,
+                       unit_to_az_el)
 from .grids import DirectionGrid, coarse_grid_for, make_grid, nearest_point
-from .sim.noise import spherical_coherence
 from .stft import StreamingSTFT
 
 METHODS = ("srp-phat", "music", "normmusic")

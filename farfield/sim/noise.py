@@ -10,16 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import SPEED_OF_SOUND
+from ..geometry import SPEED_OF_SOUND, spherical_coherence
 from ..stft import istft, stft
-
-
-def spherical_coherence(positions: np.ndarray, freqs_hz: np.ndarray,
-                        speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
-    """Coherence matrices ``(freq, n_mics, n_mics)`` of a spherically isotropic field."""
-    pos = np.asarray(positions, dtype=np.float64)
-    d = np.linalg.norm(pos[:, None, :] - pos[None, :, :], axis=-1)
-    return np.sinc(2.0 * np.asarray(freqs_hz)[:, None, None] * d[None] / speed_of_sound)
 
 
 def diffuse_noise(positions: np.ndarray, n_samples: int, sample_rate: int, *, source: np.ndarray | None = None,
