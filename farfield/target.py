@@ -23,7 +23,8 @@ _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
 _BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
 _LABEL_MOVED_DEG = 20.0  # a track farther than this from where it last spoke with a label may be someone else
-_OTHER_DEG = 30.0  # a detection this far from a bin is "another direction"
+_OTHER_DEG = 20.0  # a detection this far from a bin is "another direction" (at 30, a TV flanked by two talkers
+# 22-26 deg away never became a playback zone)
 _OTHERS_MIN = 0.1  # the update rule needs another direction heard in this share of the window's updates
 EARLY_PLAYBACK_FROM_S = 5.0  # before playback_min_s, the update rule is judged from this much history on ...
 _EARLY_FRACTION = 0.6  # ... with a detection rate above this (playback_fraction after) ...
@@ -157,10 +158,10 @@ class TargetSelector:
     Playback rejection (always on): a TV or radio plays on from one place whether or not people talk, while people
     take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer detected a
     source there (within ``playback_width_deg``) in more than ``playback_fraction`` of its updates, *and* it goes on
-    being detected while another direction is heard: its detection rate in updates with a detection elsewhere (30
-    deg or more away) is at least ``playback_overlap`` times its rate in updates without, and another direction was
-    heard in at least 10 % of the updates (a person talking on alone, whose wall reflection is detected now and
-    then, does not pass). The zone sits at the peak of the detection rate; the other tests may pass there or one
+    being detected while another direction is heard: its detection rate in updates with a detection elsewhere (20
+    deg or more away, so that a TV with a talker on each side 20-30 deg away still passes) is at least
+    ``playback_overlap`` times its rate in updates without, and another direction was heard in at least 10 % of the
+    updates (a person talking on alone, whose wall reflection is detected now and then, does not pass). The zone sits at the peak of the detection rate; the other tests may pass there or one
     5-deg bin beside it. A person holding the floor mostly passes the first test but not the second. A direction is
     also a playback zone when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots
     of the window (judged once 30 s of slots are in it) and it was missing while another direction was heard in at
@@ -255,7 +256,7 @@ class TargetSelector:
         self._busy: set[int] = set()  # tracks that spoke within trigger_quiet_s before the last cue
         self._busy_dirs: list[complex] = []  # their smoothed directions at the cue
         self._detected: dict[int, deque] = {}  # per track: times of its recent detections (not coasting rows)
-        # per localizer update: (time_s, per 5-deg bin: detection within playback_width_deg, detection >= 30 deg
+        # per localizer update: (time_s, per 5-deg bin: detection within playback_width_deg, detection >= 20 deg
         # away); and their running sums over the window
         self._history: deque = deque()
         self._sums = np.zeros((4, _N_BINS))  # near & other, near & not other, other, not other

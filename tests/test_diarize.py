@@ -206,17 +206,40 @@ def test_a_person_whose_reflection_is_heard_now_and_then_is_not_playback(monkeyp
 
 def test_a_tv_whose_tests_pass_one_bin_off_its_peak_is_playback():
     """The TV is heard in every update, at 93, 102 or 84 deg: its detection rate peaks at 95-100 deg. A person at
-    122 deg (a fifth of the time, always with the TV) is "another direction" for the 90-deg bin but not for 95 or
-    100 (under 30 deg away), so the overlap tests pass only one bin off the peak. That still makes a zone."""
+    113 deg (a fifth of the time, always with the TV) is "another direction" for the 90-deg bin but not for 95 or
+    100 (under 20 deg away), so the overlap tests pass only one bin off the peak. That still makes a zone."""
     sel = TargetSelector()
     for k in range(1800):
         t = k / 30
         tv_az = 93.0 if k % 10 < 6 else 102.0 if k % 10 < 9 else 84.0
-        heard = [(1, tv_az, -20.0)] + ([(2, 122.0, -25.0)] if (t % 5) < 1.0 else [])
+        heard = [(1, tv_az, -20.0)] + ([(2, 113.0, -25.0)] if (t % 5) < 1.0 else [])
         sel.observe({r[0]: None for r in heard}, t)
         sel.update(rows(t, *heard), t)
     assert sel.is_playback(93.0, 59.9) and sel.is_playback(102.0, 59.9)
-    assert not sel.is_playback(122.0, 59.9)
+    assert not sel.is_playback(113.0, 59.9)
+
+
+def test_a_tv_between_two_talkers_20_to_30_deg_away_is_playback():
+    """A louder TV at 337-343 deg, heard in 7 of 10 updates, with a talker on each side (318 and 4 deg, 22 and 24
+    deg from its centre) taking turns. Each talker is "another direction" for the TV's central bin, so the update
+    rule makes it a zone there, and the TV is never the target once that is judged (from 15 s); a talker is, and
+    the talkers are not zones. (With 30 deg as "another direction", no talker was another direction for the TV's
+    bins 335-345; only the slot rule, judged from 30 s, found the TV, at 330 and 350, and until then the louder TV
+    was the target.)"""
+    sel = TargetSelector()
+    chosen = []
+    for k in range(1800):
+        t = k / 30
+        phase = t % 8
+        heard = ([(1, 337.0 + 2 * (k % 4), -15.0)] if k % 10 < 7 else []) + (
+            [(2, 318.0, -25.0)] if phase < 3.0 else [(3, 4.0, -25.0)] if 4.0 <= phase < 7.0 else [])
+        sel.observe({r[0]: None for r in heard}, t)
+        track = sel.update(rows(t, *heard), t)
+        if t > 16.0:
+            chosen.append(track)
+    assert 340.0 in sel.playback_zones(59.9)
+    assert not sel.is_playback(318.0, 59.9) and not sel.is_playback(4.0, 59.9)
+    assert 1 not in chosen and set(chosen) & {2, 3}
 
 
 def test_one_label_on_a_tv_and_a_person_still_rejects_the_tv():
