@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import re
 from pathlib import Path
 
@@ -64,25 +65,28 @@ def mic_signals(recording: np.ndarray, array: ArrayGeometry, *, channels_are_mic
 
 
 def write_tracks_csv(rows: list[TrackRow], path: str | Path) -> Path:
-    """Write ``time_s,track_id,azimuth_deg,elevation_deg,power_db`` rows."""
+    """Write ``time_s,track_id,azimuth_deg,elevation_deg,power_db,cdr_db`` rows (``cdr_db`` empty where unknown)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     with open(p, "w", newline="") as fh:
         fh.write(TRACKS_CSV_HEADER + "\n")
         for r in rows:
-            fh.write(f"{r.time_s:.4f},{r.track_id},{r.azimuth_deg:.2f},{r.elevation_deg:.2f},{r.power_db:.2f}\n")
+            cdr = "" if math.isnan(r.cdr_db) else f"{r.cdr_db:.2f}"
+            fh.write(f"{r.time_s:.4f},{r.track_id},{r.azimuth_deg:.2f},{r.elevation_deg:.2f},{r.power_db:.2f},{cdr}\n")
     return p
 
 
 def read_tracks_csv(path: str | Path) -> list[TrackRow]:
-    """Read a ``tracks.csv`` written by :func:`write_tracks_csv` (or any tool using its columns)."""
+    """Read a ``tracks.csv`` written by :func:`write_tracks_csv` (or any tool using its columns; ``cdr_db`` may be
+    missing or empty: NaN)."""
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = set(TRACKS_CSV_HEADER.split(",")) - set(reader.fieldnames or [])
+        missing = set(TRACKS_CSV_HEADER.split(",")[:5]) - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected {TRACKS_CSV_HEADER}")
         return [TrackRow(float(r["time_s"]), int(r["track_id"]), float(r["azimuth_deg"]),
-                         float(r["elevation_deg"]), float(r["power_db"])) for r in reader]
+                         float(r["elevation_deg"]), float(r["power_db"]), True,
+                         float(r.get("cdr_db") or "nan")) for r in reader]
 
 
 def summarize_tracks(rows: list[TrackRow]) -> list[dict]:

@@ -249,6 +249,43 @@ def steered_bins(C, tau, omega0, domega, out):  # pragma: no cover - compiled
         out[f] = acc
 
 
+@njit(cache=True)
+def coherence_fit(C, diag, pair_i, pair_j, tau, omega0, domega, gamma, out):  # pragma: no cover - compiled
+    """Sums of the least-squares fit of each pair's coherence to a direct wave plus a diffuse field.
+
+    Model: the coherence ``G_x = C[p, f] / sqrt(diag[i, f] diag[j, f])`` of pair ``p = (i, j)`` is
+    ``D G_s + (1 - D) G_n``, with ``G_s = exp(-1j w tau[p])`` (a plane wave from the direction), ``G_n =
+    gamma[p, f]`` (the diffuse field's real coherence) and ``D`` the direct share of the power. Then ``G_x - G_n
+    = D (G_s - G_n)``, and the least-squares ``D`` over all pairs and bins is ``out[0] / out[1]`` with
+    ``out[0] = sum Re(conj(G_s - G_n) (G_x - G_n))``, ``out[1] = sum |G_s - G_n|^2`` (pair-bins where the two
+    models look alike, small spacings at low frequencies, weigh little). C: (P, F) complex cross-spectra; diag:
+    (M, F) auto-spectra (real parts used); pair_i, pair_j: (P,) mic indices; tau: (P,) seconds; bin f at
+    ``omega0 + f * domega`` rad/s; gamma: (P, F); out: (2,). Bins where a mic has no power are skipped.
+    """
+    P, F = C.shape
+    zr, zi = np.empty(P), np.empty(P)  # exp(1j w tau) at the current bin (G_s is its conjugate)
+    sr, si = np.empty(P), np.empty(P)
+    for p in range(P):
+        ph = omega0 * tau[p]
+        zr[p], zi[p] = np.cos(ph), np.sin(ph)
+        sr[p], si[p] = np.cos(domega * tau[p]), np.sin(domega * tau[p])
+    num, den = 0.0, 0.0
+    for f in range(F):
+        for p in range(P):
+            a, b = zr[p], zi[p]
+            pw = diag[pair_i[p], f].real * diag[pair_j[p], f].real
+            if pw > 1e-300:
+                g = gamma[p, f]
+                norm = 1.0 / np.sqrt(pw)
+                xr, xi = C[p, f].real * norm, C[p, f].imag * norm
+                # conj(G_s - G_n) = (a - g) + 1j b; G_x - G_n = (xr - g) + 1j xi
+                num += (a - g) * (xr - g) - b * xi
+                den += (a - g) * (a - g) + b * b
+            zr[p], zi[p] = a * sr[p] - b * si[p], a * si[p] + b * sr[p]
+    out[0] = num
+    out[1] = den
+
+
 @njit(cache=True, parallel=True)
 def best_far_fit(dtau, omega, out):  # pragma: no cover - compiled
     """The best fit to one direction that a plane wave from any of ``H`` other directions could give each bin.

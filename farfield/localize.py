@@ -81,6 +81,10 @@ class Detection:
     confidence: float
     """Mean PHAT correlation over pairs at the peak (SRP-PHAT) or normalized MUSIC peak, in [0, 1]."""
     unit: tuple[float, float, float]
+    cdr_db: float = math.nan
+    """Coherent-to-diffuse power ratio towards the detection, dB in [-30, 30]: a blind estimate of its
+    direct-to-reverberant ratio from the pairs' spatial coherence (:meth:`SteeredResponse.cdr_db`). Higher for a
+    nearer source, whatever its voice level; reverberation, diffuse noise and other sources count as diffuse."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,11 @@ class SteeredResponse:
         self._domega = 2 * np.pi * sample_rate / frame_size  # bin spacing, rad/s
         self.speed_of_sound = speed_of_sound
         self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
+        pairs = array.pairs
+        self._pair_i, self._pair_j = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+        gamma = spherical_coherence(array.positions, self.omega / (2 * np.pi), speed_of_sound)
+        self.diffuse = np.ascontiguousarray(gamma[:, pairs[:, 0], pairs[:, 1]].T)
+        """``(P, Fb)``: each pair's coherence in a spherically isotropic (diffuse) field, per band bin."""
         # only lags within the largest physical TDOA matter: keep a window of them
         self.half_window = int(math.ceil(np.abs(self.tau).max() * sample_rate * interp)) + 2
         self.n_lags = 2 * self.half_window + 1
@@ -280,6 +289,19 @@ class SteeredResponse:
         out = np.empty(C.shape[1])
         kernels.steered_bins(np.ascontiguousarray(C), self.tau[point], float(self.omega[0]), self._domega, out)
         return out
+
+    def cdr_db(self, R: np.ndarray, diag: np.ndarray, point: int) -> float:
+        """Coherent-to-diffuse power ratio towards ``point``, dB clipped to [-30, 30], from band cross-spectra
+        ``R (P, Fb)`` and auto-spectra ``diag (M, Fb)``: the direct share ``D`` of the power is the least-squares
+        fit of every pair's coherence to ``D`` times a plane wave from ``point`` plus ``1 - D`` times the diffuse
+        field (:func:`~farfield.kernels.coherence_fit`; the DOA-dependent coherence model of Schwarz and
+        Kellermann, "Coherent-to-diffuse power ratio estimation for dereverberation", IEEE/ACM TASLP 2015),
+        and the ratio is ``D / (1 - D)``."""
+        out = np.empty(2)
+        kernels.coherence_fit(R, diag, self._pair_i, self._pair_j, self.tau[point], float(self.omega[0]),
+                              self._domega, self.diffuse, out)
+        d = min(max(out[0] / out[1], 1e-3), 1.0 - 1e-3) if out[1] > 0 else 1e-3
+        return 10 * math.log10(d / (1.0 - d))
 
     def beam_power(self, R: np.ndarray, diag: np.ndarray, point: int) -> float:
         """Delay-and-sum output power towards ``point`` from band cross-spectra ``R (P, Fb)`` and
@@ -447,10 +469,8 @@ class Localizer:
                                       speed_of_sound=speed_of_sound)
         M = self.array.n_mics
         pairs = self.array.pairs
-        if self.diffuse_projection:  # (P, Fb) diffuse coherence per pair and band bin, and it over its squared norm
-            gamma = spherical_coherence(self.array.positions, self.engine.omega / (2 * np.pi), speed_of_sound)
-            self._diffuse = np.ascontiguousarray(gamma[:, pairs[:, 0], pairs[:, 1]].T)
-            self._diffuse_unit = self._diffuse / np.maximum(np.sum(self._diffuse**2, axis=0), 1e-12)
+        if self.diffuse_projection:  # the diffuse coherence (P, Fb) over its squared norm per band bin
+            self._diffuse_unit = self.engine.diffuse / np.maximum(np.sum(self.engine.diffuse**2, axis=0), 1e-12)
         self._pi = np.ascontiguousarray(np.concatenate([pairs[:, 0], np.arange(M)]))
         self._pj = np.ascontiguousarray(np.concatenate([pairs[:, 1], np.arange(M)]))
         self._n_pairs = pairs.shape[0]
@@ -531,7 +551,7 @@ class Localizer:
             return LocalizationFrame(time_s, level_db, floor_db, ())
         if self.method == "srp-phat":
             if self.diffuse_projection:
-                phat = np.ascontiguousarray(phat - self._diffuse * np.sum(self._diffuse_unit * phat, axis=0))
+                phat = np.ascontiguousarray(phat - self.engine.diffuse * np.sum(self._diffuse_unit * phat, axis=0))
             dets, weak = self._detect_srp(phat, weight, R, diag)
         else:
             dets, weak = self._detect_music(R_all), []
@@ -542,7 +562,7 @@ class Localizer:
         az, el = unit_to_az_el(u)
         p = self.engine.beam_power(R, diag, point)
         return Detection(float(az), float(el), 10 * math.log10(p + 1e-20), float(confidence),
-                         (float(u[0]), float(u[1]), float(u[2])))
+                         (float(u[0]), float(u[1]), float(u[2])), self.engine.cdr_db(R, diag, point))
 
     def _far_enough(self, point: int, chosen: list[int]) -> bool:
         if not chosen:

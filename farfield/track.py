@@ -59,9 +59,12 @@ class TrackRow:
     elevation_deg: float
     power_db: float
     detected: bool = True
+    cdr_db: float = math.nan
+    """The track's coherent-to-diffuse ratio, dB (:attr:`~farfield.localize.Detection.cdr_db`, smoothed like
+    ``power_db``): higher for a nearer talker."""
 
 
-TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db"
+TRACKS_CSV_HEADER = "time_s,track_id,azimuth_deg,elevation_deg,power_db,cdr_db"
 
 STILL_TALKERS: Mapping[str, float] = MappingProxyType({"speed_deg_s": 3.0, "measurement_noise_deg": 12.0})
 """:class:`Tracker` settings for talkers who stay put (a seated meeting, a desk or kiosk robot): ``Tracker(...,
@@ -88,10 +91,11 @@ def _near_any(u: list[float], tracks: list, min_cos: float) -> bool:
 class _Track:
     VELOCITY_VAR = 0.05  # per-axis velocity variance of a new (or revived) track, (rad/s)^2
 
-    __slots__ = ("u", "v", "a", "b", "c", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "confidence",
-                 "close_s", "revive_hits", "revive_s", "rate", "last_detected_s")
+    __slots__ = ("u", "v", "a", "b", "c", "state", "track_id", "hits", "born_s", "last_hit_s", "power_db", "cdr_db",
+                 "confidence", "close_s", "revive_hits", "revive_s", "rate", "last_detected_s")
 
-    def __init__(self, unit: np.ndarray, time_s: float, power_db: float, confidence: float, pos_var: float) -> None:
+    def __init__(self, unit: np.ndarray, time_s: float, power_db: float, cdr_db: float, confidence: float,
+                 pos_var: float) -> None:
         self.u = [float(unit[0]), float(unit[1]), float(unit[2])]  # unit direction
         self.v = [0.0, 0.0, 0.0]  # its velocity, per second
         # covariance kron([[a, b], [b, c]], I3): per-axis position variance, position-velocity covariance and
@@ -104,6 +108,7 @@ class _Track:
         self.last_hit_s = time_s
         self.last_detected_s = time_s  # the last hit by a (strong) detection
         self.power_db = power_db
+        self.cdr_db = cdr_db
         self.confidence = confidence
         self.close_s = 0.0
         self.revive_hits = 0  # hits while dormant, counted from revive_s
@@ -250,6 +255,8 @@ class Tracker:
             if di < n_strong:
                 t.last_detected_s = time_s
             t.power_db = 0.7 * t.power_db + 0.3 * d.power_db
+            if not math.isnan(d.cdr_db):
+                t.cdr_db = d.cdr_db if math.isnan(t.cdr_db) else 0.7 * t.cdr_db + 0.3 * d.cdr_db
             t.confidence = d.confidence
             if t.state == "dormant":
                 if time_s - t.revive_s > self.birth_window_s:
@@ -265,14 +272,14 @@ class Tracker:
                 t.v = [w * self.coast_damping for w in t.v]  # a silent talker slows down, does not drift on
         for di, d in enumerate(dets[:n_strong]):
             if di not in taken:
-                self._tracks.append(_Track(Z[di], time_s, d.power_db, d.confidence, self.r))
+                self._tracks.append(_Track(Z[di], time_s, d.power_db, d.cdr_db, d.confidence, self.r))
         self._lifecycle(time_s)
         active = sorted((t for t in self._tracks if t.state == "active"), key=lambda t: t.track_id)
         if not active:
             return []
         az, el = unit_to_az_el([t.u for t in active])
-        return [TrackRow(time_s, t.track_id, float(a), float(e), float(t.power_db), t.last_detected_s == time_s)
-                for t, a, e in zip(active, az, el)]
+        return [TrackRow(time_s, t.track_id, float(a), float(e), float(t.power_db), t.last_detected_s == time_s,
+                         float(t.cdr_db)) for t, a, e in zip(active, az, el)]
 
     # -- Kalman filter (per axis: state (position, velocity), covariance [[a, b], [b, c]]) --------------------
     def _predict(self, t: _Track) -> None:

@@ -47,6 +47,15 @@ def steered_bins_ref(C, tau, omega):
     return np.real(np.sum(C * np.exp(1j * omega[None, :] * tau[:, None]), axis=0))
 
 
+def coherence_fit_ref(C, diag, pair_i, pair_j, tau, omega, gamma):
+    pw = diag[pair_i].real * diag[pair_j].real
+    ok = pw > 1e-300
+    gx = np.where(ok, C / np.sqrt(np.where(ok, pw, 1.0)), 0)
+    gs = np.exp(-1j * omega[None, :] * tau[:, None])
+    a = gs - gamma
+    return np.array([np.sum(np.real(np.conj(a) * (gx - gamma))[ok]), np.sum((np.abs(a) ** 2)[ok])])
+
+
 def best_far_fit_ref(dtau, omega):
     return np.cos(omega[None, None, :] * dtau[:, :, None]).mean(axis=1).max(axis=0)
 

@@ -41,6 +41,12 @@ def test_localize_writes_tracks_csv(tmp_path, rng):
     assert all(abs(((x.azimuth_deg - 250) + 180) % 360 - 180) < 5 for x in rows)
     times = sorted({x.time_s for x in rows})
     assert np.median(np.diff(times)) <= 0.1  # at least 10 frames per second
+    assert all(x.cdr_db > 20 for x in rows)  # a plane wave in no noise: all of it coherent
+    # a tracks.csv from before the cdr_db column still reads, with NaN for it
+    old = tmp_path / "old.csv"
+    old.write_text("time_s,track_id,azimuth_deg,elevation_deg,power_db\n0.5,1,250.00,0.00,-30.00\n")
+    (row,) = read_tracks_csv(old)
+    assert row.track_id == 1 and np.isnan(row.cdr_db)
 
 
 def test_still_talkers_reaches_the_tracker(tmp_path, rng, monkeypatch):

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from reference import (best_far_fit_ref, lag_correlations_ref, music_pseudospectrum_ref, running_max_ref,
-                       smooth_cross_spectra_ref, srp_lookup_ref, steered_bins_ref, update_masked_covariances_ref,
-                       zero_around_lags_ref)
+from reference import (best_far_fit_ref, coherence_fit_ref, lag_correlations_ref, music_pseudospectrum_ref,
+                       running_max_ref, smooth_cross_spectra_ref, srp_lookup_ref, steered_bins_ref,
+                       update_masked_covariances_ref, zero_around_lags_ref)
 
 from farfield import kernels
 
@@ -82,6 +82,23 @@ def test_steered_bins_matches_reference(rng):
     out = np.empty(F)
     kernels.steered_bins(C, tau, omega[0], omega[1] - omega[0], out)
     np.testing.assert_allclose(out, steered_bins_ref(C, tau, omega), rtol=1e-9, atol=1e-9)
+
+
+def test_coherence_fit_matches_reference(rng):
+    M, F = 8, 183
+    pairs = np.array([(i, j) for i in range(M) for j in range(i + 1, M)], dtype=np.int64)
+    P = len(pairs)
+    C = crandn(rng, P, F)
+    diag = rng.uniform(0.1, 2.0, (M, F)).astype(np.complex128)
+    diag[3, 10] = 0.0  # a mic with no power in one bin: its pairs' bin is skipped
+    tau = rng.uniform(-3e-4, 3e-4, P)
+    omega = 2 * np.pi * (300 + 31.25 * np.arange(F))
+    gamma = rng.uniform(-0.2, 1.0, (P, F))
+    out = np.empty(2)
+    kernels.coherence_fit(C, diag, pairs[:, 0].copy(), pairs[:, 1].copy(), tau, omega[0], omega[1] - omega[0],
+                          gamma, out)
+    np.testing.assert_allclose(out, coherence_fit_ref(C, diag, pairs[:, 0], pairs[:, 1], tau, omega, gamma),
+                               rtol=1e-9, atol=1e-9)
 
 
 def test_best_far_fit_matches_reference(rng):

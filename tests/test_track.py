@@ -208,7 +208,7 @@ def test_per_axis_kalman_equals_the_full_filter(planar):
     if planar:
         u0[2] = 0.0
     u0 /= np.linalg.norm(u0)
-    t = _Track(u0, 0.0, -30.0, 0.5, tr.r)
+    t = _Track(u0, 0.0, -30.0, 0.0, 0.5, tr.r)
     x, P = np.concatenate([u0, np.zeros(3)]), t.P.copy()
     for step in range(40):
         x, P = kalman_predict_ref(x, P, tr.dt, tr.q)
@@ -241,7 +241,7 @@ def test_assignment_matches_the_reference(n_tracks, n_dets, n_weak, seed):
     units /= np.linalg.norm(units, axis=1, keepdims=True)
     Z = centre + rng.normal(scale=0.3, size=(n_dets, 3))
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-    tr._tracks = [_Track(u, 0.0, -30.0, 0.5, rng.uniform(1e-4, 0.05)) for u in units]
+    tr._tracks = [_Track(u, 0.0, -30.0, 0.0, 0.5, rng.uniform(1e-4, 0.05)) for u in units]
     for t in tr._tracks:
         t.state = str(rng.choice(["tentative", "active", "dormant"]))
     n_strong = max(n_dets - n_weak, 0)
