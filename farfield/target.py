@@ -47,6 +47,10 @@ _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it wa
 # tracker stops reporting a silent track but revives it, with its id, for up to its ``forget_s`` (6 s by default)
 
 
+def _or_zero(x: float) -> float:
+    return 0.0 if math.isnan(x) else x
+
+
 class LoudestTalker:
     """Target = loudest active track, with hysteresis.
 
@@ -104,10 +108,12 @@ class TargetSelector:
       lies within 5 deg), judged by where a track has spoken over the last 0.5 s of its current run. A person at
       the sector's edge, whom the tracker often places a few degrees inside it, is then not the target while the
       person facing the device has spoken in that time, also when the tracker carries both on one track;
-    - ``nearest``: the talker nearest the device: the one whose speech has been loudest at the array (the upper
-      quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``; near talkers are
-      louder and less reverberant). +1 for the nearest candidate, +0.5 for the next; a track not heard for
-      ``0.5 s`` yet is ranked by its power now;
+    - ``nearest``: the talker nearest the device, ranked by level and direct-to-reverberant ratio: the upper
+      quartile of its tracks' steered power while they spoke, over the last ``nearest_memory_s``, plus
+      ``nearest_cdr_weight`` times the median of their coherent-to-diffuse ratio (``TrackRow.cdr_db``, dB) over the
+      same updates. Near talkers are louder, but voices differ in level; they are also less reverberant, whatever
+      their level. +1 for the nearest candidate, +0.5 for the next; a track not heard for ``0.5 s`` yet is ranked
+      by its power and ratio now (a ratio the rows do not carry counts as 0 dB);
     - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock on
       whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``. Not a track
       that was talking already (a TV), nor one heard in the ``trigger_quiet_s`` before the cue, nor one the localizer
@@ -161,20 +167,21 @@ class TargetSelector:
     being detected while another direction is heard: its detection rate in updates with a detection elsewhere (20
     deg or more away, so that a TV with a talker on each side 20-30 deg away still passes) is at least
     ``playback_overlap`` times its rate in updates without, and another direction was heard in at least 10 % of the
-    updates (a person talking on alone, whose wall reflection is detected now and then, does not pass). The zone sits at the peak of the detection rate; the other tests may pass there or one
-    5-deg bin beside it. A person holding the floor mostly passes the first test but not the second. A direction is
-    also a playback zone when a source was detected there in more than ``playback_slot_fraction`` of the 1-s slots
-    of the window (judged once 30 s of slots are in it) and it was missing while another direction was heard in at
-    least ``playback_masked`` of the updates: small arrays often lose a TV for the length of each turn of a louder
-    talker, so the overlap test fails, but the TV comes back within every second or two, while a person in a
-    conversation is silent for whole turns. Tracks in a zone are never chosen, by their direction smoothed over
-    about a second or by their direction now (on a small array a track born on a person beside a TV can be pulled
-    onto the TV). Before ``playback_min_s`` of history, from 5 s on, the update rule alone is judged with stricter
-    tests (a detection rate above 0.6, an overlap ratio of at least 0.3): a TV plays from the start. Known limits: a
-    TV can still be chosen in its first seconds by a selective policy (a TV in the sector; ``startup_s`` keeps level
-    alone from choosing it), and two people who talk at once much of the time can look like a TV and a person.
-    ``benchmarks/playback_zones.py`` replays simulated rooms through these rules; the figures, and those behind each
-    rule, are in ``benchmarks/EXPERIMENTS.md``.
+    updates (a person talking on alone, whose wall reflection is detected now and then, does not pass). The zone
+    sits at the peak of the detection rate; the other tests may pass there or one 5-deg bin beside it. A person
+    holding the floor mostly passes the first test but not the second. A direction is also a playback zone when a
+    source was detected there in more than ``playback_slot_fraction`` of the 1-s slots of the window (judged once 30
+    s of slots are in it) and it was missing while another direction was heard in at least ``playback_masked`` of
+    the updates: small arrays often lose a TV for the length of each turn of a louder talker, so the overlap test
+    fails, but the TV comes back within every second or two, while a person in a conversation is silent for whole
+    turns. Tracks in a zone are never chosen, by their direction smoothed over about a second or by their direction
+    now (on a small array a track born on a person beside a TV can be pulled onto the TV). Before ``playback_min_s``
+    of history, from 5 s on, the update rule alone is judged with stricter tests (a detection rate above 0.6, an
+    overlap ratio of at least 0.3): a TV plays from the start. Known limits: a TV can still be chosen in its first
+    seconds by a selective policy (a TV in the sector; ``startup_s`` keeps level alone from choosing it), and two
+    people who talk at once much of the time can look like a TV and a person. ``benchmarks/playback_zones.py``
+    replays simulated rooms through these rules; the figures, and those behind each rule, are in
+    ``benchmarks/EXPERIMENTS.md``.
 
     ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the target
     *track*; its speaker label is :attr:`target`. Call :meth:`observe` after each block with the diarizer's
@@ -190,7 +197,7 @@ class TargetSelector:
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
                  nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0, cue_width_deg: float = 20.0,
                  cue_hold_deg: float = 10.0, startup_s: float = EARLY_PLAYBACK_FROM_S,
-                 wake_word_lag_s: float = 0.2) -> None:
+                 wake_word_lag_s: float = 0.2, nearest_cdr_weight: float = 0.5) -> None:
         check_settings("TargetSelector", trigger_window_s=trigger_window_s, trigger_quiet_s=trigger_quiet_s,
                        wake_word_lag_s=wake_word_lag_s,
                        trigger_settle_s=trigger_settle_s,
@@ -207,6 +214,10 @@ class TargetSelector:
         self.enrolled = {enrolled} if isinstance(enrolled, str) else set(enrolled or ())
         self.sector = sector
         self.nearest = bool(nearest)
+        if not (math.isfinite(nearest_cdr_weight) and nearest_cdr_weight >= 0):
+            raise ValueError(f"TargetSelector: nearest_cdr_weight must be a finite number >= 0 (dB of level per dB of "
+                             f"coherent-to-diffuse ratio), got {nearest_cdr_weight!r}")
+        self.nearest_cdr_weight = float(nearest_cdr_weight)
         self.exclusive, self.require_trigger = bool(exclusive), bool(require_trigger)
         self.nearest_memory_s = float(nearest_memory_s)
         self.trigger_window_s, self.lock_timeout_s, self.keep_s = trigger_window_s, lock_timeout_s, keep_s
@@ -243,7 +254,8 @@ class TargetSelector:
         self._reported_s: float | None = None  # time of the update the shares are for
         self._heard: set[int] = set()  # tracks with a share above _HEARD_SHARE at the last cue
         self.playback_tracks: set[int] = set()  # tracks in a playback zone at the last update
-        self._levels: dict[int, deque] = {}  # per track: (time_s, power_db, azimuth) while it spoke (nearest_memory_s)
+        # per track: (time_s, power_db, azimuth, cdr_db) while it spoke (nearest_memory_s)
+        self._levels: dict[int, deque] = {}
         self._nearest: tuple[int, float] | None = None  # the nearest talker's track and its last azimuth
         # speech heard in the sector over nearest_memory_s: (time_s, 1-deg bin of its offset from the centre), and
         # the count per bin
@@ -539,14 +551,17 @@ class TargetSelector:
                 and (self._cue_dir is None or self._off_cue(t, rows) <= self.cue_width_deg)]
 
     def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
-        """Record the level of the tracks speaking now (outside playback zones), forget levels older than
-        ``nearest_memory_s``, find the nearest talker (``self._nearest = (track, azimuth)`` or ``None``) and the
-        sector's most central talker (``self._central``), and return each candidate's level: the upper quartile of
-        its speech, or its power now while it has little."""
+        """Record the level and coherent-to-diffuse ratio of the tracks speaking now (outside playback zones),
+        forget those older than ``nearest_memory_s``, find the nearest talker (``self._nearest = (track, azimuth)``
+        or ``None``) and the sector's most central talker (``self._central``), and return each candidate's
+        closeness: the upper quartile of its speech's power plus ``nearest_cdr_weight`` times the median of its
+        ratio, or the same of its row now while it has little speech."""
+        w = self.nearest_cdr_weight
         for tid, r in cands.items():
             if getattr(r, "detected", True):
-                self._levels.setdefault(tid, deque()).append((time_s, r.power_db, r.azimuth_deg))
-        level = {}
+                self._levels.setdefault(tid, deque()).append((time_s, r.power_db, r.azimuth_deg,
+                                                              getattr(r, "cdr_db", math.nan)))
+        close = {}
         for tid in list(self._levels):
             q = self._levels[tid]
             while q and q[0][0] < time_s - self.nearest_memory_s:
@@ -554,15 +569,18 @@ class TargetSelector:
             if not q or tid in self.playback_tracks:
                 del self._levels[tid]
             elif len(q) >= _NEAREST_MIN_UPDATES:
-                level[tid] = float(np.percentile([p for _, p, _ in q], 75))
-        if level:
-            tid = max(level, key=level.get)
+                cdr = [c for *_, c in q if not math.isnan(c)]
+                close[tid] = float(np.percentile([p for _, p, *_ in q], 75)) + (w * float(np.median(cdr)) if cdr
+                                                                                 else 0.0)
+        if close:
+            tid = max(close, key=close.get)
             self._nearest = (tid, self._levels[tid][-1][2])
         else:
             self._nearest = None
         if self.sector is not None:
             self._find_central(cands, time_s)
-        return {t: level.get(t, r.power_db) for t, r in cands.items()}
+        return {t: close[t] if t in close else r.power_db + w * _or_zero(getattr(r, "cdr_db", math.nan))
+                for t, r in cands.items()}
 
     def _find_central(self, cands: dict, time_s: float) -> None:
         """Record the speech heard in the sector (over ``nearest_memory_s``) and find where its most central talker
@@ -596,7 +614,7 @@ class TargetSelector:
         """The mean direction (azimuth, degrees) of ``track``'s recorded speech from ``since`` on (its ``row``'s
         direction when it has none)."""
         az = []
-        for t, _, a in reversed(self._levels.get(track, ())):  # time order: only the recent end, not 30 s of it
+        for t, _, a, _ in reversed(self._levels.get(track, ())):  # time order: only the recent end, not 30 s of it
             if t < since:
                 break
             az.append(a)

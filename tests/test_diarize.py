@@ -446,6 +446,25 @@ def test_nearest_alone_ignores_a_farther_bystander_and_follows_the_near_talker_t
     assert 2 in run(exclusive=False)
 
 
+def test_nearest_weighs_the_direct_to_reverberant_ratio_against_level():
+    """A near talker with a quiet voice (-24 dB, coherent-to-diffuse ratio -2 dB) and a farther, louder one (-21 dB,
+    -10 dB) take turns. With the ratio weighed in, the near one is the nearest and the louder one a bystander; by
+    level alone (weight 0) it is the other way round."""
+    def run(weight):
+        sel, seen = TargetSelector(keep_s=0.5, startup_s=0.0, nearest_cdr_weight=weight), {}
+        for k in range(240):
+            t = k / 30
+            near_talks = (t % 4) < 2
+            tid, az, p, cdr = (1, 30.0, -24.0, -2.0) if near_talks else (2, 200.0, -21.0, -10.0)
+            sel.observe({tid: None}, t)
+            seen.setdefault(tid, []).append(sel.update([TrackRow(t, tid, az, 0.0, p, True, cdr)], t))
+        return {tid: v[-1] for tid, v in seen.items()}
+    assert run(1.0) == {1: 1, 2: None}
+    assert run(0.0) == {1: None, 2: 2}
+    with pytest.raises(ValueError, match="nearest_cdr_weight"):
+        TargetSelector(nearest_cdr_weight=-1.0)
+
+
 def test_a_track_keeps_its_label_while_its_new_segment_is_labelled():
     """alice's track pauses and starts again: the new segment is unlabelled for its first 0.8 s, but the track
     last carried alice, so she is the target from her first words."""
