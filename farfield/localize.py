@@ -153,10 +153,9 @@ class SteeredResponse:
         self._domega = 2 * np.pi * sample_rate / frame_size  # bin spacing, rad/s
         self.speed_of_sound = speed_of_sound
         self.tau = np.ascontiguousarray(array.tdoas_s(grid.units, speed_of_sound))  # (G, P)
-        pairs = array.pairs
-        self._pair_i, self._pair_j = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+        self._pair_i, self._pair_j = np.ascontiguousarray(array.pairs[:, 0]), np.ascontiguousarray(array.pairs[:, 1])
         gamma = spherical_coherence(array.positions, self.omega / (2 * np.pi), speed_of_sound)
-        self.diffuse = np.ascontiguousarray(gamma[:, pairs[:, 0], pairs[:, 1]].T)
+        self.diffuse = np.ascontiguousarray(gamma[:, self._pair_i, self._pair_j].T)
         """``(P, Fb)``: each pair's coherence in a spherically isotropic (diffuse) field, per band bin."""
         # only lags within the largest physical TDOA matter: keep a window of them
         self.half_window = int(math.ceil(np.abs(self.tau).max() * sample_rate * interp)) + 2

@@ -569,9 +569,9 @@ class TargetSelector:
             if not q or tid in self.playback_tracks:
                 del self._levels[tid]
             elif len(q) >= _NEAREST_MIN_UPDATES:
+                level = float(np.percentile([p for _, p, *_ in q], 75))
                 cdr = [c for *_, c in q if not math.isnan(c)]
-                close[tid] = float(np.percentile([p for _, p, *_ in q], 75)) + (w * float(np.median(cdr)) if cdr
-                                                                                 else 0.0)
+                close[tid] = level + (w * float(np.median(cdr)) if cdr else 0.0)
         if close:
             tid = max(close, key=close.get)
             self._nearest = (tid, self._levels[tid][-1][2])
