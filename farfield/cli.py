@@ -105,7 +105,8 @@ def localize_cmd(
     still_talkers: bool = typer.Option(False, help=STILL_TALKERS_HELP),
 ) -> None:
     """Localize and track sources in a recording; write OUT/tracks.csv
-    (time_s,track_id,azimuth_deg,elevation_deg,power_db; one row per active track per frame)."""
+    (time_s,track_id,azimuth_deg,elevation_deg,power_db,cdr_db; one row per active track per frame; cdr_db: the
+    coherent-to-diffuse ratio, higher for a nearer source)."""
     from .geometry import ProfileError, load_array
     from .io import mic_signals, read_audio, write_tracks_csv
     from .localize import localize
