@@ -81,7 +81,7 @@ def read_tracks_csv(path: str | Path) -> list[TrackRow]:
     missing or empty: NaN)."""
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = set(TRACKS_CSV_HEADER.split(",")[:5]) - set(reader.fieldnames or [])
+        missing = set(TRACKS_CSV_HEADER.split(",")) - {"cdr_db"} - set(reader.fieldnames or [])  # cdr_db: optional
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)}; expected {TRACKS_CSV_HEADER}")
         return [TrackRow(float(r["time_s"]), int(r["track_id"]), float(r["azimuth_deg"]),
