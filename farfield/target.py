@@ -41,7 +41,7 @@ _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1
 _HEARD_TAU_S = 5.0  # time constant of the share of updates in which the tracker reports a track
 _HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV), nor be
 # chosen by level alone before playback_min_s
-_SOUNDING_HITS = 3  # a track detected this often in the trigger_quiet_s before a cue was making sound already
+_SOUNDING_HITS = 2  # a track detected this often in the trigger_quiet_s before a cue was making sound already
 _DETECTION_MEMORY_S = 10.0  # detection times are kept this long beyond trigger_quiet_s (a wake word's length)
 _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it was last reported or heard: the
 # tracker stops reporting a silent track but revives it, with its id, for up to its ``forget_s`` (6 s by default)
@@ -117,7 +117,7 @@ class TargetSelector:
     - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock on
       whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``. Not a track
       that was talking already (a TV), nor one heard in the ``trigger_quiet_s`` before the cue, nor one the localizer
-      detected 3 times or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed just before
+      detected twice or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed just before
       the cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a source that was
       talking). The lock holds until that track has been silent ``lock_timeout_s`` (the tracker keeps a talker's id
       through pauses). The locked track is the target only while it speaks within ``cue_hold_deg`` of where it spoke at

@@ -563,6 +563,25 @@ def test_trigger_skips_a_tv_the_localizer_detected_before_the_cue(monkeypatch):
     assert run() == 1
 
 
+def test_trigger_skips_a_tv_that_resumed_just_before_the_cue(monkeypatch):
+    """A TV falls silent at 0.2 s (its track dies) and resumes 0.35 s before the cue at 2.0 s: the localizer
+    detects it twice (its new track's first updates), then not again until the cue (the block that holds the cue
+    is not in yet), and its voice activity starts only at 2.3 s. Two detections before the cue show it was
+    sounding already, so the person who answers at 2.5 s gets the lock; at three the TV would take it."""
+    def run():
+        def scene(t):
+            person = t >= 2.5
+            tv = ([TrackRow(t, 3, 270.0, 0.0, -20.0, t < 1.72)] if t >= 1.65 else
+                  [TrackRow(t, 1, 270.0, 0.0, -20.0)] if t < 0.2 else [])
+            return ({**({tv[0].track_id: None} if tv and (t < 0.2 or t >= 2.3) else {}),
+                     **({2: None} if person else {})},
+                    [*tv, *rows(t, *(((2, 90.0, -30.0),) if person else ()))])
+        return run_cue(TargetSelector(require_trigger=True, trigger_settle_s=0.0), 120, 60, scene)
+    assert run() == 2
+    monkeypatch.setattr("farfield.target._SOUNDING_HITS", 3)
+    assert run() == 3
+
+
 def test_trigger_skips_a_new_track_where_a_talking_one_was(monkeypatch):
     """A source at 280 deg talks before the cue; the tracker then re-identifies it (its track ends, a new one is
     born 2 deg away and speaks first after the cue). The person who answers at 90 deg gets the lock; with the
