@@ -138,13 +138,13 @@ class TargetSelector:
       addressee speaks), but then nobody who starts later than about half a second after the cue is locked on. After a
       cue (not a wake word), for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as
       well (same rules) takes it over: a reflection's track is sometimes born a moment before the addressee's own, and
-      it is quieter. Not a track the tracker reported in more than 60 % of the updates of the seconds before the cue (a
-      time constant of 5 s), though: a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it
-      off. A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in
-      the array's azimuth): then only a track within ``cue_width_deg`` of that direction can take the lock, settling
-      moves it only to a track nearer that direction, whoever else starts speaking, and the locked track is the target
-      only while it speaks (its direction now) within ``cue_hold_deg`` of that direction, instead of where it spoke
-      first.
+      it is quieter (a talker who answers later and louder is someone else: hence half a second). Not a track the
+      tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant of 5 s), though:
+      a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off. A cue may say where it
+      saw the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in the array's azimuth): then
+      only a track within ``cue_width_deg`` of that direction can take the lock, settling moves it only to a track
+      nearer that direction, whoever else starts speaking, and the locked track is the target only while it speaks
+      (its direction now) within ``cue_hold_deg`` of that direction, instead of where it spoke first.
 
     ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
     becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
@@ -195,7 +195,7 @@ class TargetSelector:
                  playback_overlap: float = 0.15, playback_width_deg: float = 10.0, playback_min_s: float = 15.0,
                  playback_slot_fraction: float = 0.8, playback_masked: float = 0.1,
                  hold_s: float = 0.3, exclusive: bool = True, require_trigger: bool = False,
-                 nearest_memory_s: float = 30.0, trigger_settle_s: float = 1.0, cue_width_deg: float = 20.0,
+                 nearest_memory_s: float = 30.0, trigger_settle_s: float = 0.5, cue_width_deg: float = 20.0,
                  cue_hold_deg: float = 10.0, startup_s: float = EARLY_PLAYBACK_FROM_S,
                  wake_word_lag_s: float = 0.2, nearest_cdr_weight: float = 0.5) -> None:
         check_settings("TargetSelector", trigger_window_s=trigger_window_s, trigger_quiet_s=trigger_quiet_s,

@@ -381,6 +381,26 @@ def test_trigger_lock_settles_on_a_louder_voice_that_answers_the_cue(wake_word):
     assert run(2.3) == (True, 1)  # the louder voice came after the settling second: the lock holds
 
 
+def test_trigger_settles_for_half_a_second_by_default():
+    """By default a louder voice that answers the cue takes the lock only within 0.5 s of the first answer: a
+    reflection's track born 0.3 s before the addressee's hands the lock over, a second talker who answers 0.8 s
+    after the first does not (with the old 1 s it took the lock)."""
+    def run(loud_from, **kw):
+        sel = TargetSelector(require_trigger=True, **kw)
+        sel.trigger(1.0)
+        track = None
+        for k in range(30, 120):
+            t = k / 30
+            speaking = {1: None, **({2: None} if t >= loud_from else {})}
+            sel.observe(speaking, t)
+            track = sel.update(rows(t, (1, 0.0, -40.0), *(((2, 90.0, -20.0),) if t >= loud_from else ())), t) or track
+        return track
+
+    assert run(1.3) == 2
+    assert run(1.8) == 1
+    assert run(1.8, trigger_settle_s=1.0) == 2
+
+
 def test_trigger_lock_does_not_settle_on_a_track_heard_all_along():
     """The tracker reports a TV all along, but the diarizer has not heard it speak for 2 s before the cue (its
     beam was gated); the addressee answers the cue, quietly, and the TV's speech resumes, louder, 0.3 s later:
