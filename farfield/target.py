@@ -42,6 +42,9 @@ _HEARD_TAU_S = 5.0  # time constant of the share of updates in which the tracker
 _HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV), nor be
 # chosen by level alone before playback_min_s
 _SOUNDING_HITS = 2  # a track detected this often in the trigger_quiet_s before a cue was making sound already
+_ECHO_DB = (-3.0, 10.0)  # after a cue that gives no direction, a voice that answers it cannot take the lock while
+# a voice that cannot answer it (it was talking before the cue) and started again after the cue talks from elsewhere
+# at a level this far above it (from 3 dB under to 10 dB over): a wall reflection of that voice
 _DETECTION_MEMORY_S = 10.0  # detection times are kept this long beyond trigger_quiet_s (a wake word's length)
 _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it was last reported or heard: the
 # tracker stops reporting a silent track but revives it, with its id, for up to its ``forget_s`` (6 s by default)
@@ -117,34 +120,37 @@ class TargetSelector:
     - ``trigger``: after :meth:`trigger` (a vision cue, a button: a cue that comes before the person speaks) lock on
       whoever starts speaking first after the cue, if their speech is detected within ``trigger_window_s``. Not a track
       that was talking already (a TV), nor one heard in the ``trigger_quiet_s`` before the cue, nor one the localizer
-      detected twice or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed just before
-      the cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a source that was
-      talking). The lock holds until that track has been silent ``lock_timeout_s`` (the tracker keeps a talker's id
-      through pauses). The locked track is the target only while it speaks within ``cue_hold_deg`` of where it spoke at
-      the start of the lock's first run of speech (the mean of its directions over the first second of that run; the
-      rest of that run and each later run are judged by the mean over their last 0.5 s): the tracker may hand the track
-      to a talker beside the person or to a TV, also within one run of speech, and the lock stays, for when the person
-      speaks on it again. A wake word is different: its speaker is already talking when the detector fires, so give when
-      it began, ``trigger(end_s, spoken_from_s=start_s)``: the lock goes to whoever started speaking at the wake word's
-      start (the same rules, counted from ``spoken_from_s``), at once when such a track spoke during the wake word, even
-      if its voice activity has paused by the call; else to a voice whose onset is detected within ``wake_word_lag_s``
-      after ``end_s`` (the VAD and the tracker stamp an onset 0.1-0.4 s late), not to one that starts later: someone who
-      answers the person after the wake word did not say it (0.2 s instead of the cue's 1.5 s window: 85.5 -> 91.4 % of
-      the wake word's target time right on the benchmark's rooms, 88.4 -> 97.6 % on held-out ones).
-      ``require_trigger=True`` (a wake-word device): nobody is the target outside a lock. The cue's 1.5 s window keeps a
-      voice that only starts later (phantom tracks on a wall reflection of the TV, other talkers) from taking a lock
-      whose addressee the tracker missed; where cues come just before speech, a shorter one keeps out more of them (0.8
-      s: 84.9 -> 87.7 % of the trigger's target time right on the benchmark's rooms, whose cues come 0.3 s before the
-      addressee speaks), but then nobody who starts later than about half a second after the cue is locked on. After a
-      cue (not a wake word), for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as
-      well (same rules) takes it over: a reflection's track is sometimes born a moment before the addressee's own, and
-      it is quieter (a talker who answers later and louder is someone else: hence half a second). Not a track the
-      tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant of 5 s), though:
-      a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off. A cue may say where it
-      saw the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in the array's azimuth): then
-      only a track within ``cue_width_deg`` of that direction can take the lock, settling moves it only to a track
-      nearer that direction, whoever else starts speaking, and the locked track is the target only while it speaks
-      (its direction now) within ``cue_hold_deg`` of that direction, instead of where it spoke first.
+      detected twice or more in that time (the VAD's onsets lag by up to a second, so a TV that resumed just before the
+      cue is new to it), nor a new track within 20 deg of such a track (the tracker re-identified a source that was
+      talking). Nor, when the cue gives no direction, a voice that is less than 3 dB louder and less than 10 dB quieter
+      than such a track that started speaking again after the cue: a wall reflection of that voice gets a track of its
+      own, which looks like an answer (a much quieter voice is someone else). The lock holds until that track has been
+      silent ``lock_timeout_s`` (the tracker keeps a talker's id through pauses). The locked track is the target only
+      while it speaks within ``cue_hold_deg`` of where it spoke at the start of the lock's first run of speech (the mean
+      of its directions over the first second of that run; the rest of that run and each later run are judged by the
+      mean over their last 0.5 s): the tracker may hand the track to a talker beside the person or to a TV, also within
+      one run of speech, and the lock stays, for when the person speaks on it again. A wake word is different: its
+      speaker is already talking when the detector fires, so give when it began, ``trigger(end_s,
+      spoken_from_s=start_s)``: the lock goes to whoever started speaking at the wake word's start (the same rules,
+      counted from ``spoken_from_s``), at once when such a track spoke during the wake word, even if its voice activity
+      has paused by the call; else to a voice whose onset is detected within ``wake_word_lag_s`` after ``end_s`` (the
+      VAD and the tracker stamp an onset 0.1-0.4 s late), not to one that starts later: someone who answers the person
+      after the wake word did not say it (0.2 s instead of the cue's 1.5 s window: 85.5 -> 91.4 % of the wake word's
+      target time right on the benchmark's rooms, 88.4 -> 97.6 % on held-out ones). ``require_trigger=True`` (a
+      wake-word device): nobody is the target outside a lock. The cue's 1.5 s window keeps a voice that only starts
+      later (phantom tracks on a wall reflection of the TV, other talkers) from taking a lock whose addressee the
+      tracker missed; where cues come just before speech, a shorter one keeps out more of them (0.8 s: 84.9 -> 87.7 % of
+      the trigger's target time right on the benchmark's rooms, whose cues come 0.3 s before the addressee speaks), but
+      then nobody who starts later than about half a second after the cue is locked on. After a cue (not a wake word),
+      for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as well (same rules) takes
+      it over: a reflection's track is sometimes born a moment before the addressee's own, and it is quieter (a talker
+      who answers later and louder is someone else: hence half a second). Not a track the tracker reported in more than
+      60 % of the updates of the seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not
+      heard for a moment. ``trigger_settle_s=0`` turns it off. A cue may say where it saw the person, ``trigger(time_s,
+      direction_deg=az)`` (a camera's face direction, in the array's azimuth): then only a track within
+      ``cue_width_deg`` of that direction can take the lock, settling moves it only to a track nearer that direction,
+      whoever else starts speaking, and the locked track is the target only while it speaks (its direction now) within
+      ``cue_hold_deg`` of that direction, instead of where it spoke first.
 
     ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
     becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
@@ -457,6 +463,11 @@ class TargetSelector:
         if self._trigger_s is not None and not self.locked:
             # whoever starts speaking after the cue: not a track that was already talking (a TV)
             fresh = self._answering(cands, self._trigger_s)
+            if self._cue_dir is None:
+                # a voice that was talking before the cue and starts again after it cannot answer; its wall
+                # reflection gets a new track that looks like an answer
+                held = [cands[t].power_db for t in cands if t not in fresh and self._onset[t] >= self._trigger_s]
+                fresh = [t for t in fresh if not any(_ECHO_DB[0] < db - cands[t].power_db < _ECHO_DB[1] for db in held)]
             if fresh and time_s <= self._trigger_deadline:
                 self._lock_on(min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db)), time_s)
                 self._lock_taken = (time_s, self._trigger_s) if self._settle else None

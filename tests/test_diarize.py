@@ -618,6 +618,23 @@ def test_trigger_skips_a_new_track_where_a_talking_one_was(monkeypatch):
     assert run() == 3
 
 
+def test_trigger_does_not_lock_on_the_echo_of_a_voice_that_was_talking(monkeypatch):
+    """A person at 90 deg talks until just before the cue at 1.0 s and again from 1.2 s; at 1.3 s a new track at 200
+    deg starts, 3 dB under them (a wall reflection of their voice): it does not take the lock, nor does one 2 dB over
+    them. A voice 12 dB under them (someone else), or 4 dB over them, does; so does one 3 dB under a voice that talks
+    on through the cue (a TV not known as one yet), and with the rule off the echo would."""
+    def run(echo_db, pause=True):
+        def scene(t):
+            new, first = t >= 1.3, not (pause and 0.9 <= t < 1.2)
+            return ({**({1: None} if first else {}), **({2: None} if new else {})},
+                    rows(t, (1, 90.0, -20.0), *(((2, 200.0, -20.0 + echo_db),) if new else ())))
+        return run_cue(TargetSelector(require_trigger=True), 90, 30, scene)
+    assert run(-3.0) is None and run(2.0) is None
+    assert run(-12.0) == 2 and run(4.0) == 2 and run(-3.0, pause=False) == 2
+    monkeypatch.setattr("farfield.target._ECHO_DB", (0.0, 0.0))
+    assert run(-3.0) == 2
+
+
 def test_wake_word_locks_on_whoever_said_it():
     """A TV talks all along; a person says the wake word from 0.8 s to 1.6 s (their track is seen speaking from
     1.0 s, the detector fires at 1.7 s). Given the wake word's start, the lock goes to them; as a plain cue at
