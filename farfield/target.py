@@ -133,24 +133,25 @@ class TargetSelector:
       speaker is already talking when the detector fires, so give when it began, ``trigger(end_s,
       spoken_from_s=start_s)``: the lock goes to whoever started speaking at the wake word's start (the same rules,
       counted from ``spoken_from_s``), at once when such a track spoke during the wake word, even if its voice activity
-      has paused by the call; else to a voice whose onset is detected within ``wake_word_lag_s`` after ``end_s`` (the
-      VAD and the tracker stamp an onset 0.1-0.4 s late), not to one that starts later: someone who answers the person
-      after the wake word did not say it (0.2 s instead of the cue's 1.5 s window: 85.5 -> 91.4 % of the wake word's
-      target time right on the benchmark's rooms, 88.4 -> 97.6 % on held-out ones). ``require_trigger=True`` (a
-      wake-word device): nobody is the target outside a lock. The cue's 1.5 s window keeps a voice that only starts
-      later (phantom tracks on a wall reflection of the TV, other talkers) from taking a lock whose addressee the
-      tracker missed; where cues come just before speech, a shorter one keeps out more of them (0.8 s: 84.9 -> 87.7 % of
-      the trigger's target time right on the benchmark's rooms, whose cues come 0.3 s before the addressee speaks), but
-      then nobody who starts later than about half a second after the cue is locked on. After a cue (not a wake word),
-      for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as well (same rules) takes
-      it over: a reflection's track is sometimes born a moment before the addressee's own, and it is quieter (a talker
-      who answers later and louder is someone else: hence half a second). Not a track the tracker reported in more than
-      60 % of the updates of the seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not
-      heard for a moment. ``trigger_settle_s=0`` turns it off. A cue may say where it saw the person, ``trigger(time_s,
-      direction_deg=az)`` (a camera's face direction, in the array's azimuth): then only a track within
-      ``cue_width_deg`` of that direction can take the lock, settling moves it only to a track nearer that direction,
-      whoever else starts speaking, and the locked track is the target only while it speaks (its direction now) within
-      ``cue_hold_deg`` of that direction, instead of where it spoke first.
+      has paused by the call (the loudest such track: a wall reflection of the speaker's voice starts with it, on a
+      track of its own); else to a voice whose onset is detected within ``wake_word_lag_s`` after ``end_s`` (the VAD and
+      the tracker stamp an onset 0.1-0.4 s late), not to one that starts later: someone who answers the person after the
+      wake word did not say it (0.2 s instead of the cue's 1.5 s window: 85.5 -> 91.4 % of the wake word's target time
+      right on the benchmark's rooms, 88.4 -> 97.6 % on held-out ones). ``require_trigger=True`` (a wake-word device):
+      nobody is the target outside a lock. The cue's 1.5 s window keeps a voice that only starts later (phantom tracks
+      on a wall reflection of the TV, other talkers) from taking a lock whose addressee the tracker missed; where cues
+      come just before speech, a shorter one keeps out more of them (0.8 s: 84.9 -> 87.7 % of the trigger's target time
+      right on the benchmark's rooms, whose cues come 0.3 s before the addressee speaks), but then nobody who starts
+      later than about half a second after the cue is locked on. After a cue (not a wake word), for ``trigger_settle_s``
+      after the lock is taken, a louder voice that answers the cue as well (same rules) takes it over: a reflection's
+      track is sometimes born a moment before the addressee's own, and it is quieter (a talker who answers later and
+      louder is someone else: hence half a second). Not a track the tracker reported in more than 60 % of the updates of
+      the seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not heard for a moment.
+      ``trigger_settle_s=0`` turns it off. A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)``
+      (a camera's face direction, in the array's azimuth): then only a track within ``cue_width_deg`` of that direction
+      can take the lock, settling moves it only to a track nearer that direction, whoever else starts speaking, and the
+      locked track is the target only while it speaks (its direction now) within ``cue_hold_deg`` of that direction,
+      instead of where it spoke first.
 
     ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
     becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
@@ -327,7 +328,9 @@ class TargetSelector:
             said = [t for t in self._answering(dict.fromkeys(self._last_spoke), start)
                     if self._last_spoke[t] >= start and t not in self.playback_tracks]
             if said:
-                self._lock_on(min(said, key=lambda t: self._onset[t]), float(time_s))
+                # the loudest of them: a wall reflection of the speaker's voice starts with it, on a track of its own
+                loudest = max(said, key=lambda t: (self._peak_db(t, start, time_s), -self._onset[t]))
+                self._lock_on(loudest, float(time_s))
                 self._trigger_s = None
 
     def observe(self, speaking_tracks: dict[int, str | None], time_s: float | None = None) -> None:
@@ -560,6 +563,10 @@ class TargetSelector:
         rows = {t: r for t, r in cands.items() if r is not None}
         return [t for t in cands if self._onset.get(t, -1e9) >= cue_s and t not in self._busy and not near_busy(t)
                 and (self._cue_dir is None or self._off_cue(t, rows) <= self.cue_width_deg)]
+
+    def _peak_db(self, track: int, since: float, until: float) -> float:
+        """The loudest detected update of ``track`` while it spoke from ``since`` to ``until`` (dB; -inf if none)."""
+        return max((p for t, p, *_ in self._levels.get(track, ()) if since <= t <= until), default=-math.inf)
 
     def _closeness(self, cands: dict, time_s: float) -> dict[int, float]:
         """Record the level and coherent-to-diffuse ratio of the tracks speaking now (outside playback zones),

@@ -656,6 +656,23 @@ def test_wake_word_locks_on_whoever_said_it():
         TargetSelector().trigger(1.0, spoken_from_s=1.5)
 
 
+def test_wake_word_locks_on_the_loudest_voice_that_started_with_it():
+    """A person says the wake word from 0.8 s to 1.6 s: a wall reflection's track (150 deg, 6 dB under them) is
+    seen speaking from 0.9 s, their own track (90 deg) from 1.0 s; the detector fires at 1.7 s. The lock goes to the
+    louder, though the reflection's onset was stamped first."""
+    sel = TargetSelector(require_trigger=True)
+    track = None
+    for k in range(90):
+        t = k / 30
+        if k == 51:  # 1.7 s
+            sel.trigger(1.7, spoken_from_s=0.8)
+        echo, person = 0.9 <= t < 2.5, 1.0 <= t < 2.5
+        sel.observe({**({5: None} if echo else {}), **({2: None} if person else {})}, t)
+        track = sel.update(rows(t, *(((5, 150.0, -30.0),) if echo else ()),
+                                *(((2, 90.0, -24.0),) if person else ())), t) or track
+    assert sel.locked and track == 2
+
+
 def test_wake_word_locks_on_its_speaker_after_a_pause_before_the_call():
     """A person says the wake word from 1.0 s (their track is seen speaking 1.2-1.5 s, then the VAD pauses); the
     detector fires at 1.6 s; at 1.8 s another voice starts (a TV presenter after a pause, not heard for 2 s). The
