@@ -16,14 +16,14 @@ def rows(t, *spec):
     return [TrackRow(t, tid, az, 0.0, p) for tid, az, p in spec]
 
 
-def run_cue(sel, n_updates, cue_at, scene):
-    """Feed ``sel`` ``n_updates`` updates at 30 per second, with a cue (``sel.trigger``) at update ``cue_at``;
-    ``scene(t) -> (speaking tracks, rows)``. Returns the last target track that was not ``None``."""
+def run_cue(sel, n_updates, cue_at, scene, **cue):
+    """Feed ``sel`` ``n_updates`` updates at 30 per second, with a cue (``sel.trigger(t, **cue)``) at update
+    ``cue_at``; ``scene(t) -> (speaking tracks, rows)``. Returns the last target track that was not ``None``."""
     track = None
     for k in range(n_updates):
         t = k / 30
         if k == cue_at:
-            sel.trigger(t)
+            sel.trigger(t, **cue)
         speaking, now = scene(t)
         sel.observe(speaking, t)
         track = sel.update(now, t) or track
@@ -660,34 +660,24 @@ def test_wake_word_locks_on_the_loudest_voice_that_started_with_it():
     """A person says the wake word from 0.8 s to 1.6 s: a wall reflection's track (150 deg, 6 dB under them) is
     seen speaking from 0.9 s, their own track (90 deg) from 1.0 s; the detector fires at 1.7 s. The lock goes to the
     louder, though the reflection's onset was stamped first."""
-    sel = TargetSelector(require_trigger=True)
-    track = None
-    for k in range(90):
-        t = k / 30
-        if k == 51:  # 1.7 s
-            sel.trigger(1.7, spoken_from_s=0.8)
+    def scene(t):
         echo, person = 0.9 <= t < 2.5, 1.0 <= t < 2.5
-        sel.observe({**({5: None} if echo else {}), **({2: None} if person else {})}, t)
-        track = sel.update(rows(t, *(((5, 150.0, -30.0),) if echo else ()),
-                                *(((2, 90.0, -24.0),) if person else ())), t) or track
-    assert sel.locked and track == 2
+        return ({**({5: None} if echo else {}), **({2: None} if person else {})},
+                rows(t, *(((5, 150.0, -30.0),) if echo else ()), *(((2, 90.0, -24.0),) if person else ())))
+    sel = TargetSelector(require_trigger=True)
+    assert run_cue(sel, 90, 51, scene, spoken_from_s=0.8) == 2 and sel.locked  # the call at 1.7 s
 
 
 def test_wake_word_locks_on_its_speaker_after_a_pause_before_the_call():
     """A person says the wake word from 1.0 s (their track is seen speaking 1.2-1.5 s, then the VAD pauses); the
     detector fires at 1.6 s; at 1.8 s another voice starts (a TV presenter after a pause, not heard for 2 s). The
     lock goes to the one who said the wake word, not to the first voice heard after the call."""
-    sel = TargetSelector(require_trigger=True)
-    track = None
-    for k in range(120):
-        t = k / 30
-        if k == 48:  # 1.6 s
-            sel.trigger(1.6, spoken_from_s=1.0)
+    def scene(t):
         person, tv = 1.2 <= t < 1.5 or t >= 2.5, t >= 1.8
-        sel.observe({**({1: None} if person else {}), **({2: None} if tv else {})}, t)
-        track = sel.update(rows(t, *(((1, 0.0, -30.0),) if person else ()), *(((2, 90.0, -20.0),) if tv else ())),
-                           t) or track
-    assert sel.locked and track == 1
+        return ({**({1: None} if person else {}), **({2: None} if tv else {})},
+                rows(t, *(((1, 0.0, -30.0),) if person else ()), *(((2, 90.0, -20.0),) if tv else ())))
+    sel = TargetSelector(require_trigger=True)
+    assert run_cue(sel, 120, 48, scene, spoken_from_s=1.0) == 1 and sel.locked  # the call at 1.6 s
 
 
 def test_wake_word_is_not_locked_on_a_voice_that_starts_after_it():
