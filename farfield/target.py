@@ -469,7 +469,8 @@ class TargetSelector:
             if self._cue_dir is None:
                 # a voice that was talking before the cue and starts again after it cannot answer; its wall
                 # reflection gets a new track that looks like an answer
-                held = [cands[t].power_db for t in cands if t not in fresh and self._onset[t] >= self._trigger_s]
+                held = [cands[t].power_db for t in cands
+                        if t not in fresh and self._onset.get(t, -1e9) >= self._trigger_s]
                 fresh = [t for t in fresh if not any(_ECHO_DB[0] < db - cands[t].power_db < _ECHO_DB[1] for db in held)]
             if fresh and time_s <= self._trigger_deadline:
                 self._lock_on(min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db)), time_s)
