@@ -455,41 +455,7 @@ class TargetSelector:
             self._set(None, time_s)  # the target turned out to be a TV: drop it now, not after keep_s
         cands = {tid: by_id[tid] for tid in self._speaking if tid in by_id and tid not in self.playback_tracks}
         closeness = self._closeness(cands, time_s)
-        # the lock: the locked track stays the only candidate until it has been silent for the timeout
-        if self.locked:
-            if self._locked_track in cands:
-                self._locked_last_s = time_s
-            elif time_s - self._locked_last_s > self.lock_timeout_s:
-                self._locked_track = None
-            if self._locked_track in self.playback_tracks:
-                self._locked_track = None  # locked on what turned out to be a TV
-        if self._trigger_s is not None and not self.locked:
-            # whoever starts speaking after the cue: not a track that was already talking (a TV)
-            fresh = self._answering(cands, self._trigger_s)
-            if self._cue_dir is None:
-                # a voice that was talking before the cue and starts again after it cannot answer; its wall
-                # reflection gets a new track that looks like an answer
-                held = [cands[t].power_db for t in cands
-                        if t not in fresh and self._onset.get(t, -1e9) >= self._trigger_s]
-                fresh = [t for t in fresh if not any(_ECHO_DB[0] < db - cands[t].power_db < _ECHO_DB[1] for db in held)]
-            if fresh and time_s <= self._trigger_deadline:
-                self._lock_on(min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db)), time_s)
-                self._lock_taken = (time_s, self._trigger_s) if self._settle else None
-                self._trigger_s = None
-            elif time_s > self._trigger_deadline:
-                self._trigger_s = None
-        elif self.locked and self._lock_taken is not None and time_s <= self._lock_taken[0] + self.trigger_settle_s:
-            # settling: a louder voice that answers the same cue takes the lock (the first was a reflection)
-            locked_db = by_id[self._locked_track].power_db if self._locked_track in by_id else -math.inf
-            louder = [t for t in self._answering(cands, self._lock_taken[1]) if cands[t].power_db > locked_db
-                      and t not in self._heard]
-            if self._cue_dir is not None:
-                # the cue said where the person is: only a voice nearer to it (a talker beside the addressee, who
-                # answers a moment later, is louder as often as not)
-                off = self._off_cue(self._locked_track, by_id)
-                louder = [t for t in louder if self._off_cue(t, by_id) < off]
-            if louder:
-                self._lock_on(max(louder, key=lambda t: cands[t].power_db), time_s)
+        self._update_lock(cands, by_id, time_s)
         away = False  # the locked track speaks away from the locked person (the cue's direction, or where first heard)
         if self.locked:
             cands = {t: r for t, r in cands.items() if t == self._locked_track}
@@ -551,6 +517,45 @@ class TargetSelector:
             self._set(choice, time_s)  # the target's segment got its label
         self._challenger = None
         return self._target_track
+
+    def _update_lock(self, cands: dict, by_id: dict, time_s: float) -> None:
+        """Keep, drop, take or settle the lock (see the class notes) from the candidates now (``cands``: rows by
+        track, outside playback zones; ``by_id``: every row now)."""
+        # the lock: the locked track stays the only candidate until it has been silent for the timeout
+        if self.locked:
+            if self._locked_track in cands:
+                self._locked_last_s = time_s
+            elif time_s - self._locked_last_s > self.lock_timeout_s:
+                self._locked_track = None
+            if self._locked_track in self.playback_tracks:
+                self._locked_track = None  # locked on what turned out to be a TV
+        if self._trigger_s is not None and not self.locked:
+            # whoever starts speaking after the cue: not a track that was already talking (a TV)
+            fresh = self._answering(cands, self._trigger_s)
+            if self._cue_dir is None:
+                # a voice that was talking before the cue and starts again after it cannot answer; its wall
+                # reflection gets a new track that looks like an answer
+                held = [cands[t].power_db for t in cands
+                        if t not in fresh and self._onset.get(t, -1e9) >= self._trigger_s]
+                fresh = [t for t in fresh if not any(_ECHO_DB[0] < db - cands[t].power_db < _ECHO_DB[1] for db in held)]
+            if fresh and time_s <= self._trigger_deadline:
+                self._lock_on(min(fresh, key=lambda t: (self._onset[t], -cands[t].power_db)), time_s)
+                self._lock_taken = (time_s, self._trigger_s) if self._settle else None
+                self._trigger_s = None
+            elif time_s > self._trigger_deadline:
+                self._trigger_s = None
+        elif self.locked and self._lock_taken is not None and time_s <= self._lock_taken[0] + self.trigger_settle_s:
+            # settling: a louder voice that answers the same cue takes the lock (the first was a reflection)
+            locked_db = by_id[self._locked_track].power_db if self._locked_track in by_id else -math.inf
+            louder = [t for t in self._answering(cands, self._lock_taken[1]) if cands[t].power_db > locked_db
+                      and t not in self._heard]
+            if self._cue_dir is not None:
+                # the cue said where the person is: only a voice nearer to it (a talker beside the addressee, who
+                # answers a moment later, is louder as often as not)
+                off = self._off_cue(self._locked_track, by_id)
+                louder = [t for t in louder if self._off_cue(t, by_id) < off]
+            if louder:
+                self._lock_on(max(louder, key=lambda t: cands[t].power_db), time_s)
 
     def _answering(self, cands: dict, cue_s: float) -> list[int]:
         """The candidates that answer a cue at ``cue_s``: their speech began after it, neither they nor a track
