@@ -1068,6 +1068,49 @@ def test_a_segment_ends_where_its_tracks_detections_start_to_fade():
         OnlineDiarizer(16000, embeddings=False, end_fall_db_s=-1)
 
 
+def test_silero_vad_finds_speech_between_silences(rng):
+    """Silero VAD, block by block: one segment over an espeak utterance between 1 s silences (faint noise),
+    starting and ending within its hangover of the words."""
+    pytest.importorskip("torch")
+    pytest.importorskip("silero_vad")
+    from farfield.sim.render import speech_segments
+    from farfield.sim.voices import EspeakBank
+    from farfield.vad import SileroVAD
+
+    speech = EspeakBank().voices(1, 16000, rng)[0].say(2.0, rng)
+    words = speech_segments(speech, 16000, 1.0, "x")
+    x = np.concatenate([np.zeros(16000), speech, np.zeros(16000)]) + 1e-4 * rng.standard_normal(speech.size + 32000)
+    vad = SileroVAD(16000)
+    found = [seg for k in range(0, x.size, 256) for seg in vad.process(x[k:k + 256])] + vad.flush()
+    assert len(found) >= 1
+    start, end = found[0][0] / 16000, found[-1][1] / 16000
+    assert abs(start - words[0].start_s) < 0.3 and abs(end - (words[-1].start_s + words[-1].duration_s)) < 0.4
+
+
+def test_silero_vads_keep_their_own_state(rng):
+    """Each SileroVAD's model is a copy with its own recurrent state: two run interleaved give, chunk by chunk,
+    the probabilities of a freshly loaded model run on each stream alone."""
+    pytest.importorskip("torch")
+    import torch
+    from silero_vad import load_silero_vad
+
+    from farfield.sim.voices import EspeakBank
+    from farfield.vad import SileroVAD
+
+    a, b = (v.say(1.0, rng)[:8192].astype(np.float32) for v in EspeakBank().voices(2, 16000, rng))
+    vads = SileroVAD(16000), SileroVAD(16000)
+    assert vads[0].model is not vads[1].model
+    with torch.no_grad():
+        mixed = [[float(vad.model(torch.from_numpy(x[k:k + 512].copy()), 16000)) for vad, x in zip(vads, (a, b))]
+                 for k in range(0, 8192, 512)]
+        alone = []
+        for x in (a, b):
+            fresh = load_silero_vad()
+            alone.append([float(fresh(torch.from_numpy(x[k:k + 512].copy()), 16000)) for k in range(0, 8192, 512)])
+    np.testing.assert_allclose(np.array(mixed).T, np.array(alone), atol=1e-6)
+    assert np.ptp(alone[0]) > 0.1  # the probabilities move: the state matters
+
+
 def test_bad_input():
     d = OnlineDiarizer(16000, embeddings=False)
     with pytest.raises(ValueError, match="embeddings=True"):
