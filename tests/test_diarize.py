@@ -1069,8 +1069,8 @@ def test_a_segment_ends_where_its_tracks_detections_start_to_fade():
 
 
 def test_silero_vad_finds_speech_between_silences(rng):
-    """Silero VAD, block by block: one segment over an espeak utterance between 1 s silences (faint noise),
-    starting and ending within its hangover of the words."""
+    """Silero VAD, block by block, on an espeak utterance between 1 s silences (faint noise): its segments start
+    and end within a hangover of the words, none in the silences."""
     pytest.importorskip("torch")
     pytest.importorskip("silero_vad")
     from farfield.sim.render import speech_segments
