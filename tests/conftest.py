@@ -3,6 +3,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# no wall-clock limits in tests: hypothesis' default 200 ms deadline per example fails on a loaded machine
+settings.register_profile("farfield", deadline=None)
+settings.load_profile("farfield")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
