@@ -20,10 +20,12 @@ tracks have enough speech, the track whose voice is clearly the closest to an en
 *identified* as that person: from then on its segments carry the name (in :meth:`OnlineDiarizer.speaking_tracks`
 from their first words), a ``speaker_identified`` event says so, and :meth:`OnlineDiarizer.final_label` names its
 earlier segments too. A segment on an identified track whose own voice is below ``identify_floor`` to the
-enrolment is labelled as usual instead: the tracker can hand a track to another person near the same direction.
-A person heard by name keeps it when the tracker gives them a new track after a pause: a new segment on a track
-within ``direction_deg`` of where they were last heard, within ``direction_memory_s``, is identified at once
-(``speaker_identified`` with ``"by": "direction"``) unless a track identified as them is speaking.
+enrolment, or that comes from farther than ``identify_place_deg`` from the person's place (where the recent voices
+most like theirs come from), is labelled as usual instead: the tracker can hand a track to another person near the
+same direction. A person heard by name keeps it when the tracker gives them a new track after a pause: a new
+segment on a track within ``direction_deg`` of where they were last heard, within ``direction_memory_s``, or at
+their place, is identified at once (``speaker_identified`` with ``"by": "direction"``) unless a track identified as
+them is speaking, or it is away from their place.
 Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
 from the target policy's playback zones) are never identified.
 """
@@ -97,6 +99,9 @@ class _TrackState:
 
 
 _DETECTION_MEMORY_S = 3.0  # longer than a VAD hangover plus the detection hold plus the streams' latency
+_PLACE_MEMORY_S = 60.0  # an enrolled person's place: from the voices of the segments of this long,
+_PLACE_COSINE_SCALE = 0.05  # ... each weighted by exp((its cosine - the best one) / this): the voices most like theirs
+_PLACE_RECENT_S = 20.0  # ... and by exp(-its age / this): a person who moved speaks from their new place
 
 
 class OnlineDiarizer:
@@ -124,6 +129,12 @@ class OnlineDiarizer:
             above): the closest track with at least ``identify_min_s`` of speech, at cosine ``identify_floor`` or
             more, and ``identify_margin`` above every other such track; once identified, a segment on it below
             ``identify_floor`` is not the person's.
+        identify_place_deg: nor is a segment on an identified track that comes from farther than this from the
+            person's place: the direction around which (within this) lie the segments on tracks identified as
+            them over the last 30 s whose voices are most like theirs (each weighted by its length, by
+            ``exp((cosine - best cosine) / 0.05)`` and by ``exp(-age / 10 s)``, so a person who moved is found at
+            the new place). Two talkers closer than the array's beam often share a track; their segments' cosines
+            to the enrolment overlap across rooms but not within one. ``None``: off.
         detection_hold_s: a track's stream also counts as silent unless the localizer detected the track (a
             :class:`~farfield.track.TrackRow` with ``detected``) within this many seconds; a track that only
             coasts through a pause, or is only kept by weak detections, hears leakage. SRP-PHAT peaks separate
@@ -148,7 +159,7 @@ class OnlineDiarizer:
                  track_bonus: float = 0.12, direction_bonus: float = 0.15, direction_deg: float = 20.0,
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
                  detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
-                 identify_min_s: float = 2.0, forget_after_s: float = 1.0,
+                 identify_min_s: float = 2.0, identify_place_deg: float | None = 10.0, forget_after_s: float = 1.0,
                  end_fall_db_s: float | None = 18.0) -> None:
         self.sample_rate = check_sample_rate(sample_rate)
         check_settings("OnlineDiarizer", label_after_s=label_after_s, direction_deg=direction_deg,
@@ -162,6 +173,8 @@ class OnlineDiarizer:
             check_settings("OnlineDiarizer", detection_hold_s=detection_hold_s)
         if end_fall_db_s is not None:
             check_settings("OnlineDiarizer", end_fall_db_s=end_fall_db_s)
+        if identify_place_deg is not None:
+            check_settings("OnlineDiarizer", high=180.0, identify_place_deg=identify_place_deg)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
         self.vad_kind = vad
@@ -176,6 +189,7 @@ class OnlineDiarizer:
         self.end_fall_db_s = None if end_fall_db_s is None else float(end_fall_db_s)
         self.identify_floor, self.identify_margin = float(identify_floor), float(identify_margin)
         self.identify_min_s = float(identify_min_s)
+        self.identify_place_deg = None if identify_place_deg is None else float(identify_place_deg)
         self.speakers: dict[str, _Speaker] = {}
         self.reset()
 
@@ -198,6 +212,8 @@ class OnlineDiarizer:
         self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
         self._identified_at: dict[int, float] = {}  # ... and when (s)
+        # per enrolled person: (time s, azimuth deg, cosine to their enrolment, seconds) of recent segments
+        self._heard_as: dict[str, deque] = {}
         self.playback_tracks: set[int] = set()  # tracks a target policy judged TV / radio: never identified
         self.label_delays_s: list[float] = []
 
@@ -228,14 +244,19 @@ class OnlineDiarizer:
                 events.append(Event(now_s, "new_speaker", name, tid))
             return name
         e = self.encoder.embed(audio, self.sample_rate) if np.any(audio) else None
-        # an identified track's segment is the person's unless its voice is clearly not theirs: the tracker can
-        # hand a track to someone else near the same direction (two talkers closer than the array's beam)
+        # an identified track's segment is the person's unless its voice is clearly not theirs, or it comes from
+        # away from where their voice is heard best: the tracker can hand a track to someone else near the same
+        # direction (two talkers closer than the array's beam)
+        if e is not None:
+            self._hear_enrolled(e, st.azimuth_deg, now_s, audio.size / self.sample_rate)
         person = self.identified.get(tid)
-        if person is not None and (e is None or float(e @ self.speakers[person].centroid) >= self.identify_floor):
+        away = person is not None and e is not None and self._away_from_place(person, st.azimuth_deg, now_s)
+        if person is not None and not away and (e is None or float(e @ self.speakers[person].centroid)
+                                                >= self.identify_floor):
             return person
         best, best_score = None, -np.inf
         for sp in self.speakers.values():
-            if sp.centroid is None or e is None:
+            if sp.centroid is None or e is None or (away and sp.name == person):
                 continue
             cos = float(np.dot(e, sp.centroid))
             if sp.enrolled:
@@ -254,6 +275,34 @@ class OnlineDiarizer:
         self.speakers[name] = _Speaker(name, e, 0.0, False)
         events.append(Event(now_s, "new_speaker", name, tid))
         return name
+
+    def _hear_enrolled(self, e: np.ndarray, azimuth_deg: float, now_s: float, seconds: float) -> None:
+        """Note a segment's voice ``e`` (from ``azimuth_deg``, ``seconds`` long) against each enrolled person."""
+        for sp in self.speakers.values():
+            if sp.enrolled:
+                heard = self._heard_as.setdefault(sp.name, deque())
+                heard.append((now_s, azimuth_deg, float(e @ sp.centroid), seconds))
+                while heard[0][0] < now_s - _PLACE_MEMORY_S:
+                    heard.popleft()
+
+    def _place(self, person: str, now_s: float) -> float | None:
+        """Where ``person`` is (azimuth, degrees): the direction around which (within ``identify_place_deg``) the
+        recent segments most like their voice lie; ``None`` when off or before any segment was heard."""
+        heard = self._heard_as.get(person)
+        if self.identify_place_deg is None or not heard:
+            return None
+        best = max(h[2] for h in heard)
+        az = np.array([h[1] for h in heard])
+        w = np.array([d * np.exp((c - best) / _PLACE_COSINE_SCALE - (now_s - t) / _PLACE_RECENT_S)
+                      for t, _, c, d in heard])
+        near = azimuth_difference_deg(az[:, None], az[None, :]) <= self.identify_place_deg
+        around = near[np.argmax(near @ w)]
+        return float(np.degrees(np.angle(np.sum(w[around] * np.exp(1j * np.radians(az[around]))))))
+
+    def _away_from_place(self, person: str, azimuth_deg: float, now_s: float) -> bool:
+        """Whether ``azimuth_deg`` is farther than ``identify_place_deg`` from ``person``'s place."""
+        place = self._place(person, now_s)
+        return place is not None and bool(azimuth_difference_deg(azimuth_deg, place) > self.identify_place_deg)
 
     def _heard_near(self, sp: _Speaker, st: _TrackState, now_s: float) -> bool:
         """Whether speaker ``sp`` was last heard within ``direction_deg`` of track ``st`` less than
@@ -304,15 +353,21 @@ class OnlineDiarizer:
 
     def _carry_identity(self, tid: int, st: _TrackState, now_s: float, events: list) -> None:
         """A segment starts on a track that is not identified, where an enrolled person was heard by name within
-        ``direction_memory_s`` (within ``direction_deg``), and no track identified as them speaks now: the tracker
-        lost the person in a pause and gave them a new track. It is identified as them at once, so their name (and
-        a target that follows it) comes back with their first words instead of after ``identify_min_s`` of speech
-        and a runner-up; its segments are still checked against ``identify_floor``."""
+        ``direction_memory_s`` (within ``direction_deg``) or at their place (heard by name within 60 s), not away
+        from their place, and no track identified as them speaks now: the tracker lost the person in a pause and
+        gave them a new track. It is identified as them at once, so their name (and a target that follows it)
+        comes back with their first words instead of after ``identify_min_s`` of speech and a runner-up; its
+        segments are still checked against ``identify_floor`` and their place."""
         if not self.embeddings or tid in self.identified or tid in self.playback_tracks:
             return
         speaking = {self.identified[t] for t, s in self._tracks.items() if t in self.identified and s.vad.speaking}
         for sp in self.speakers.values():
-            if not sp.enrolled or sp.name in speaking or not self._heard_near(sp, st, now_s):
+            if not sp.enrolled or sp.name in speaking or self._away_from_place(sp.name, st.azimuth_deg, now_s):
+                continue
+            place = self._place(sp.name, now_s)
+            at_place = (place is not None and now_s - sp.last_s < _PLACE_MEMORY_S
+                        and azimuth_difference_deg(st.azimuth_deg, place) <= self.identify_place_deg)
+            if not (at_place or self._heard_near(sp, st, now_s)):
                 continue
             previous = next((t for t, n in self.identified.items() if n == sp.name), None)
             events.append(self._name_track(tid, sp.name, now_s, {"by": "direction", "previous_track": previous}))
@@ -430,19 +485,21 @@ class OnlineDiarizer:
     def speaking_tracks(self) -> dict[int, str | None]:
         """Tracks with speech now: ``{track_id: speaker}``, ``None`` while the segment is not labelled yet (its
         first ``label_after_s``), except on a track identified as an enrolled person that speaks within
-        ``direction_deg`` of where that person was last heard by name, which carries the name from the first
-        words (farther away, the tracker has more likely handed the track to someone else). One speaker can be on
-        two tracks."""
+        ``direction_deg`` of where that person was last heard by name and not away from their place, which carries
+        the name from the first words (farther away, the tracker has more likely handed the track to someone else).
+        One speaker can be on two tracks."""
         return {tid: (st.seg_speaker if st.seg_labelled else self._identified_here(tid, st))
                 for tid, st in self._tracks.items() if st.vad.speaking}
 
     def _identified_here(self, tid: int, st: _TrackState) -> str | None:
-        """The person track ``tid`` is identified as, if it is where they were last heard by name."""
+        """The person track ``tid`` is identified as, if it is where they were last heard by name and at their
+        place."""
         name = self.identified.get(tid)
         if name is None:
             return None
         where = self.speakers[name].azimuth_deg
-        if where is not None and azimuth_difference_deg(st.azimuth_deg, where) >= self.direction_deg:
+        if ((where is not None and azimuth_difference_deg(st.azimuth_deg, where) >= self.direction_deg)
+                or self._away_from_place(name, st.azimuth_deg, self._now_sample / self.sample_rate)):
             return None
         return name
 

@@ -22,7 +22,7 @@ from .geometry import azimuth_difference_deg
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
 _BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
-_LABEL_MOVED_DEG = 20.0  # a track farther than this from where it last spoke with a label may be someone else
+_LABEL_MOVED_DEG = 10.0  # a track farther than this from where it last spoke with a label may be someone else
 _OTHER_DEG = 20.0  # a detection this far from a bin is "another direction" (at 30, a TV flanked by two talkers
 # 22-26 deg away never became a playback zone)
 _OTHERS_MIN = 0.1  # the update rule needs another direction heard in this share of the window's updates
@@ -104,7 +104,7 @@ class TargetSelector:
     - ``enrolled``: a name (or list of names) of enrolled people: +3 when such a person talks (a track keeps the
       label of its last labelled segment while a new segment is being labelled, also after a pause in which the
       tracker stopped reporting it, so the target starts with the person's first words; not when it speaks
-      20 deg or more from where it last spoke with that label: the tracker handed it to someone else);
+      10 deg or more from where it last spoke with that label: the tracker may have handed it to someone else);
     - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot). With
       ``exclusive``, only its most central talker: speech in the sector counts only within 10 deg of where the
       talker nearest its centre spoke over the last ``nearest_memory_s`` (a direction at which 0.5 s of its speech

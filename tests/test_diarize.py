@@ -1272,6 +1272,54 @@ def test_an_identified_track_speaking_elsewhere_is_not_named_before_its_label():
     assert first == {40.0: None, 3.0: "alice"}
 
 
+def _speak_on_track_1(d: OnlineDiarizer, turns: list, rng) -> tuple[list, dict]:
+    """Feed ``d`` turns ``(voice, azimuth)`` of 2 s of speech and 1 s of quiet, all on track 1, from where its
+    stream stands, then 2 s of quiet. Returns (per turn the segments that start in it, per turn the labels
+    speaking_tracks() gave track 1 in it)."""
+    segs, first, starts = [], {}, []
+    t = d._tracks[1].start_sample + d._tracks[1].vad.samples_fed
+    for k, (voice, az) in enumerate(turns + [(None, turns[-1][1])]):
+        starts.append(t / 16000)
+        x = voice.say(2.0, rng) if voice is not None else np.zeros(0)
+        x = np.concatenate([x, 1e-4 * rng.standard_normal(16000 if voice is not None else 32000)])
+        for s in range(0, x.size, 1600):
+            segs += d.process(FrontendBlock(rows((t + s) / 16000, (1, az, -20.0)), {1: [(t + s, x[s: s + 1600])]}))[0]
+            if 1 in d.speaking_tracks():
+                first.setdefault(k, []).append(d.speaking_tracks()[1])
+        t += x.size
+    return [[g for g in segs if a <= g.start_s < b] for a, b in zip(starts, starts[1:])], first
+
+
+def test_another_voice_beside_an_identified_person_does_not_get_their_name():
+    """alice's identified track 1 (0 deg) is handed to bob 12 deg away (two talkers closer than the array's beam),
+    where his voice is not checked by its cosine (identify_floor -1): he is away from where the voices most like
+    alice's come from, so neither his first words nor his segment there carry her name; alice's next words where
+    she spoke do."""
+    d, a, b, rng = _alice_enrolled(identify_floor=-1.0)
+    segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
+    assert d.identified == {1: "alice"}
+    got, first = _speak_on_track_1(d, [(b, 12.0), (a, 1.0)], rng)
+    assert got[0] and all(g.speaker != "alice" for g in got[0])
+    assert "alice" not in first[0]
+    assert got[1] and all(g.speaker == "alice" for g in got[1]) and set(first[1]) == {"alice"}
+    # with the place rule off, bob's segment there would be hers
+    d, a, b, rng = _alice_enrolled(identify_floor=-1.0, identify_place_deg=None)
+    segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
+    got, _ = _speak_on_track_1(d, [(b, 12.0)], rng)
+    assert got[0] and all(g.speaker == "alice" for g in got[0])
+
+
+def test_an_identified_person_who_moved_is_named_again_at_the_new_place():
+    """alice, identified at 0 deg, moves 30 deg and talks on there: her first segment there may be refused (her
+    place is still where she spoke before; here its first 0.8 s are), but once her voice has been heard there, it
+    is her place."""
+    d, a, b, rng = _alice_enrolled()
+    segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
+    assert d.identified == {1: "alice"}
+    got, _ = _speak_on_track_1(d, [(a, 30.0)] * 5, rng)
+    assert got[2] and got[3] and all(g.speaker == "alice" for turn in got[2:4] for g in turn)
+
+
 def test_one_voice_alone_is_not_identified_as_an_enrolled_person():
     """A TV talks before anyone else: with no other track to compare it with, it is not "clearly the closest"
     to alice's enrolment, however low the floor."""
