@@ -130,11 +130,12 @@ class OnlineDiarizer:
             more, and ``identify_margin`` above every other such track; once identified, a segment on it below
             ``identify_floor`` is not the person's.
         identify_place_deg: nor is a segment on an identified track that comes from farther than this from the
-            person's place: the direction around which (within this) lie the segments on tracks identified as
-            them over the last 30 s whose voices are most like theirs (each weighted by its length, by
-            ``exp((cosine - best cosine) / 0.05)`` and by ``exp(-age / 10 s)``, so a person who moved is found at
-            the new place). Two talkers closer than the array's beam often share a track; their segments' cosines
-            to the enrolment overlap across rooms but not within one. ``None``: off.
+            person's place: the direction around which (within this) lie the segments of the last 60 s whose
+            voices are most like theirs (each weighted by its length, by ``exp((cosine - best cosine) / 0.05)``
+            and by ``exp(-age / 20 s)``, so a person who moved is found at the new place). Two talkers closer
+            than the array's beam often share a track; their segments' cosines to the enrolment overlap across
+            rooms but not within one. 10 deg: the enrolled policy's target time right on the benchmark's rooms
+            79.0 -> 89.7 %, held out 85.3 -> 95.7 % (``benchmarks/EXPERIMENTS.md``). ``None``: off.
         detection_hold_s: a track's stream also counts as silent unless the localizer detected the track (a
             :class:`~farfield.track.TrackRow` with ``detected``) within this many seconds; a track that only
             coasts through a pause, or is only kept by weak detections, hears leakage. SRP-PHAT peaks separate
@@ -362,11 +363,13 @@ class OnlineDiarizer:
             return
         speaking = {self.identified[t] for t, s in self._tracks.items() if t in self.identified and s.vad.speaking}
         for sp in self.speakers.values():
-            if not sp.enrolled or sp.name in speaking or self._away_from_place(sp.name, st.azimuth_deg, now_s):
+            if not sp.enrolled or sp.name in speaking:
                 continue
             place = self._place(sp.name, now_s)
-            at_place = (place is not None and now_s - sp.last_s < _PLACE_MEMORY_S
-                        and azimuth_difference_deg(st.azimuth_deg, place) <= self.identify_place_deg)
+            off = None if place is None else azimuth_difference_deg(st.azimuth_deg, place)
+            if off is not None and off > self.identify_place_deg:
+                continue  # away from their place
+            at_place = off is not None and now_s - sp.last_s < _PLACE_MEMORY_S
             if not (at_place or self._heard_near(sp, st, now_s)):
                 continue
             previous = next((t for t, n in self.identified.items() if n == sp.name), None)
