@@ -213,7 +213,7 @@ class OnlineDiarizer:
         self._now_sample = 0  # the newest input sample seen in any stream
         self.identified: dict[int, str] = {}  # track -> the enrolled person it was identified as
         self._identified_at: dict[int, float] = {}  # ... and when (s)
-        # per enrolled person: (time s, azimuth deg, cosine to their enrolment, seconds, track) of recent segments
+        # per enrolled person: (time s, azimuth deg, cosine to their enrolment, seconds) of recent segments
         self._heard_as: dict[str, deque] = {}
         self.playback_tracks: set[int] = set()  # tracks a target policy judged TV / radio: never identified
         self.label_delays_s: list[float] = []
@@ -249,7 +249,7 @@ class OnlineDiarizer:
         # away from where their voice is heard best: the tracker can hand a track to someone else near the same
         # direction (two talkers closer than the array's beam)
         if e is not None:
-            self._hear_enrolled(e, tid, st.azimuth_deg, now_s, audio.size / self.sample_rate)
+            self._hear_enrolled(e, st.azimuth_deg, now_s, audio.size / self.sample_rate)
         person = self.identified.get(tid)
         away = person is not None and e is not None and self._away_from_place(person, st.azimuth_deg, now_s)
         if person is not None and not away and (e is None or float(e @ self.speakers[person].centroid)
@@ -277,27 +277,25 @@ class OnlineDiarizer:
         events.append(Event(now_s, "new_speaker", name, tid))
         return name
 
-    def _hear_enrolled(self, e: np.ndarray, tid: int, azimuth_deg: float, now_s: float, seconds: float) -> None:
-        """Note a segment's voice ``e`` (on track ``tid``, from ``azimuth_deg``, ``seconds`` long) against each
-        enrolled person."""
+    def _hear_enrolled(self, e: np.ndarray, azimuth_deg: float, now_s: float, seconds: float) -> None:
+        """Note a segment's voice ``e`` (from ``azimuth_deg``, ``seconds`` long) against each enrolled person."""
         for sp in self.speakers.values():
             if sp.enrolled:
                 heard = self._heard_as.setdefault(sp.name, deque())
-                heard.append((now_s, azimuth_deg, float(e @ sp.centroid), seconds, tid))
+                heard.append((now_s, azimuth_deg, float(e @ sp.centroid), seconds))
                 while heard[0][0] < now_s - _PLACE_MEMORY_S:
                     heard.popleft()
 
     def _place(self, person: str, now_s: float) -> float | None:
         """Where ``person`` is (azimuth, degrees): the direction around which (within ``identify_place_deg``) the
-        recent segments most like their voice lie, leaving out those of tracks judged playback (a TV's voice can be
-        more like an enrolment than the person's own beam); ``None`` when off or before any segment was heard."""
-        heard = [h for h in self._heard_as.get(person, ()) if h[4] not in self.playback_tracks]
+        recent segments most like their voice lie; ``None`` when off or before any segment was heard."""
+        heard = self._heard_as.get(person)
         if self.identify_place_deg is None or not heard:
             return None
         best = max(h[2] for h in heard)
         az = np.array([h[1] for h in heard])
         w = np.array([d * np.exp((c - best) / _PLACE_COSINE_SCALE - (now_s - t) / _PLACE_RECENT_S)
-                      for t, _, c, d, _ in heard])
+                      for t, _, c, d in heard])
         near = azimuth_difference_deg(az[:, None], az[None, :]) <= self.identify_place_deg
         around = near[np.argmax(near @ w)]
         return float(np.degrees(np.angle(np.sum(w[around] * np.exp(1j * np.radians(az[around]))))))
