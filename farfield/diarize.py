@@ -248,7 +248,7 @@ class OnlineDiarizer:
         # an identified track's segment is the person's unless its voice is clearly not theirs, or it comes from
         # away from where their voice is heard best: the tracker can hand a track to someone else near the same
         # direction (two talkers closer than the array's beam)
-        if e is not None:
+        if e is not None and self.identify_place_deg is not None:  # the places are only kept while the rule is on
             self._hear_enrolled(e, st.azimuth_deg, now_s, audio.size / self.sample_rate)
         person = self.identified.get(tid)
         away = person is not None and e is not None and self._away_from_place(person, st.azimuth_deg, now_s)

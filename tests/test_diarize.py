@@ -1125,6 +1125,8 @@ def test_bad_input():
         OnlineDiarizer(16000, embeddings=False, forget_after_s=-1)
     with pytest.raises(ValueError, match=r"identify_floor must be a finite number from -1 to 1, got nan"):
         OnlineDiarizer(16000, embeddings=False, identify_floor=float("nan"))
+    with pytest.raises(ValueError, match=r"identify_place_deg must be a finite number from 0 to 180, got 200"):
+        OnlineDiarizer(16000, embeddings=False, identify_place_deg=200)
     with pytest.raises(ValueError, match=r"TargetSelector: playback_fraction must be .* to 1, got 45"):
         TargetSelector(playback_fraction=45)
     with pytest.raises(ValueError, match=r"TargetSelector: trigger_settle_s must be .* got -0.5"):
