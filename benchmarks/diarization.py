@@ -122,7 +122,7 @@ COLLAR_S = 0.25  # target scoring's collar around the addressee's turn boundarie
 TARGET_SCENE_S = 75.0
 MEETING = {"room.rt60_s": 0.5, "duration_s": 25.0}  # changes to the meeting_room recipe: the DER meetings
 WAKE_WORD_S = 0.6
-PLAYBACK_MIN_S = TargetSelector().playback_min_s
+PLAYBACK_MIN_S = TargetSelector().playback.min_s
 
 
 def pooled(scores: list, part: str) -> float:

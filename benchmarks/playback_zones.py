@@ -33,7 +33,8 @@ from _report import emit  # noqa: E402
 from diarization import TARGET_SEED, folded_distance, rooms_title, source_azimuths, target_recipe, variant
 from farfield.frontend import process
 from farfield.sim.render import render_recipe_scene
-from farfield.target import EARLY_PLAYBACK_FROM_S, TargetSelector
+from farfield.playback import EARLY_PLAYBACK_FROM_S
+from farfield.target import TargetSelector
 from scenes import DATA, real_voice_bank
 
 VARIANTS = {"default": {}, "update rule only": {"playback_slot_fraction": 1.0},
@@ -59,11 +60,11 @@ def zone_shares(scene, sources: dict, updates: list, **settings) -> tuple[dict[s
     n = dict.fromkeys(hits, 0)
     for t, rows in updates:
         sel.update(rows, t)
-        w = "late" if t >= sel.playback_min_s else "early" if t >= EARLY_PLAYBACK_FROM_S else None
+        w = "late" if t >= sel.playback.min_s else "early" if t >= EARLY_PLAYBACK_FROM_S else None
         if w is not None:
             zones, n[w] = sel.playback_zones(t), n[w] + 1
             for name, az in sources.items():
-                hits[w][name] += any(dist(az, z) <= sel.playback_width_deg for z in zones)
+                hits[w][name] += any(dist(az, z) <= sel.playback.width_deg for z in zones)
     late, early = ({name: h / max(n[w], 1) for name, h in hits[w].items()} for w in ("late", "early"))
     return late, early
 

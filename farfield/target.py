@@ -18,19 +18,10 @@ import numpy as np
 
 from ._validate import check_settings, finite_or_nan
 from .geometry import azimuth_difference_deg
+from .playback import EARLY_PLAYBACK_FROM_S, PlaybackZones
 
-_N_BINS = 72  # 5-deg azimuth bins of the playback statistics
-_BIN_CENTRES = np.arange(_N_BINS) * 5.0
 _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
 _LABEL_MOVED_DEG = 10.0  # a track farther than this from where it last spoke with a label may be someone else
-_OTHER_DEG = 20.0  # a detection this far from a bin is "another direction" (at 30, a TV flanked by two talkers
-# 22-26 deg away never became a playback zone)
-_OTHERS_MIN = 0.1  # the update rule needs another direction heard in this share of the window's updates
-EARLY_PLAYBACK_FROM_S = 5.0  # before playback_min_s, the update rule is judged from this much history on ...
-_EARLY_FRACTION = 0.6  # ... with a detection rate above this (playback_fraction after) ...
-_EARLY_OVERLAP = 0.3  # ... and an overlap ratio of at least this (playback_overlap after)
-_PLAYBACK_SLOT_S = 1.0  # the time slots of the slot occupancy of playback zones
-_SLOT_MIN_S = 30.0  # ... judged once this much history is in the window (at 15 s it marked a talker now and then)
 _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level counts for ``nearest``
 _SECTOR_SAME_DEG = 10.0  # speech in the sector this close to where its most central talker speaks is theirs
 _SECTOR_PEAK_DEG = 5  # half width of the window that finds where talkers speak in the sector (1-deg bins)
@@ -168,27 +159,12 @@ class TargetSelector:
     where they were) can be the target: a farther person speaking in between is a bystander. ``exclusive=False``:
     the policies only rank.
 
-    Playback rejection (always on): a TV or radio plays on from one place whether or not people talk, while people
-    take turns. A direction is a playback zone when, over the last ``playback_window_s``, the localizer detected a
-    source there (within ``playback_width_deg``) in more than ``playback_fraction`` of its updates, *and* it goes on
-    being detected while another direction is heard: its detection rate in updates with a detection elsewhere (20
-    deg or more away, so that a TV with a talker on each side 20-30 deg away still passes) is at least
-    ``playback_overlap`` times its rate in updates without, and another direction was heard in at least 10 % of the
-    updates (a person talking on alone, whose wall reflection is detected now and then, does not pass). The zone
-    sits at the peak of the detection rate; the other tests may pass there or one 5-deg bin beside it. A person
-    holding the floor mostly passes the first test but not the second. A direction is also a playback zone when a
-    source was detected there in more than ``playback_slot_fraction`` of the 1-s slots of the window (judged once 30
-    s of slots are in it) and it was missing while another direction was heard in at least ``playback_masked`` of
-    the updates: small arrays often lose a TV for the length of each turn of a louder talker, so the overlap test
-    fails, but the TV comes back within every second or two, while a person in a conversation is silent for whole
-    turns. Tracks in a zone are never chosen, by their direction smoothed over about a second or by their direction
-    now (on a small array a track born on a person beside a TV can be pulled onto the TV). Before ``playback_min_s``
-    of history, from 5 s on, the update rule alone is judged with stricter tests (a detection rate above 0.6, an
-    overlap ratio of at least 0.3): a TV plays from the start. Known limits: a TV can still be chosen in its first
-    seconds by a selective policy (a TV in the sector; ``startup_s`` keeps level alone from choosing it), and two
-    people who talk at once much of the time can look like a TV and a person. ``benchmarks/playback_zones.py``
-    replays simulated rooms through these rules; the figures, and those behind each rule, are in
-    ``benchmarks/EXPERIMENTS.md``.
+    Playback rejection (always on): tracks in a playback zone (:class:`~farfield.playback.PlaybackZones`, from the
+    ``playback_*`` settings: a direction where a source goes on being detected while others are heard, as a TV or
+    radio does, and people taking turns do not) are never chosen, by their direction smoothed over about a second or
+    by their direction now (on a small array a track born on a person beside a TV can be pulled onto the TV). Known
+    limit: a TV can still be chosen in its first seconds by a selective policy (a TV in the sector; ``startup_s``
+    keeps level alone from choosing it).
 
     ``update(rows, time_s)`` (the :class:`~farfield.frontend.Frontend` target-policy call) returns the target
     *track*; its speaker label is :attr:`target`. Call :meth:`observe` after each block with the diarizer's
@@ -231,10 +207,9 @@ class TargetSelector:
         self.wake_word_lag_s = float(wake_word_lag_s)
         self.trigger_quiet_s, self.trigger_settle_s = float(trigger_quiet_s), float(trigger_settle_s)
         self.cue_width_deg, self.cue_hold_deg = float(cue_width_deg), float(cue_hold_deg)
-        self.playback_window_s, self.playback_fraction = float(playback_window_s), float(playback_fraction)
-        self.playback_overlap, self.playback_width_deg = float(playback_overlap), float(playback_width_deg)
-        self.playback_min_s = min(float(playback_min_s), float(playback_window_s))
-        self.playback_slot_fraction, self.playback_masked = float(playback_slot_fraction), float(playback_masked)
+        self.playback = PlaybackZones(window_s=playback_window_s, fraction=playback_fraction,
+                                      overlap=playback_overlap, width_deg=playback_width_deg, min_s=playback_min_s,
+                                      slot_fraction=playback_slot_fraction, masked=playback_masked)
         self.hold_s = hold_s
         self.startup_s = float(startup_s)
         self.reset()
@@ -275,14 +250,7 @@ class TargetSelector:
         self._busy: set[int] = set()  # tracks that spoke within trigger_quiet_s before the last cue
         self._busy_dirs: list[complex] = []  # their smoothed directions at the cue
         self._detected: dict[int, deque] = {}  # per track: times of its recent detections (not coasting rows)
-        # per localizer update: (time_s, per 5-deg bin: detection within playback_width_deg, detection >= 20 deg
-        # away); and their running sums over the window
-        self._history: deque = deque()
-        self._sums = np.zeros((4, _N_BINS))  # near & other, near & not other, other, not other
-        # per _PLAYBACK_SLOT_S slot of the window: detection within playback_width_deg; the slot being filled
-        self._slots: deque = deque()
-        self._slot_sums = np.zeros(_N_BINS)
-        self._slot: tuple[int, np.ndarray] | None = None  # (slot index, detections so far)
+        self.playback.reset()
         self._events: list = []
         self._challenger: tuple[int, float] | None = None
         self._now = 0.0
@@ -350,65 +318,14 @@ class TargetSelector:
         ev, self._events = self._events, []
         return ev
 
-    # -- playback zones ----------------------------------------------------------------------------------------
-    def _record(self, rows, time_s: float) -> None:
-        """Add one localizer update's detections to the playback statistics and drop those older than the window."""
-        azs = np.array([r.azimuth_deg for r in rows if getattr(r, "detected", True)])
-        if azs.size:
-            d = azimuth_difference_deg(_BIN_CENTRES[:, None], azs[None, :])
-            near, other = (d <= self.playback_width_deg).any(1), (d >= _OTHER_DEG).any(1)
-        else:
-            near = other = np.zeros(_N_BINS, bool)
-        entry = np.stack([near & other, near & ~other, other, ~other]).astype(float)
-        self._history.append((time_s, entry))
-        self._sums += entry
-        while self._history[0][0] < time_s - self.playback_window_s:
-            self._sums -= self._history.popleft()[1]
-        # slots: a finished slot (and any empty ones after it, up to a window's worth) joins the window
-        k = int(time_s // _PLAYBACK_SLOT_S)
-        if self._slot is None:
-            self._slot = (k, near.copy())
-        elif k > self._slot[0]:
-            n_max = max(1, int(round(self.playback_window_s / _PLAYBACK_SLOT_S)))
-            done = [self._slot[1]] + [np.zeros(_N_BINS, bool)] * min(k - self._slot[0] - 1, n_max)
-            for slot in done:
-                self._slots.append(slot)
-                self._slot_sums += slot
-            while len(self._slots) > n_max:
-                self._slot_sums -= self._slots.popleft()
-            self._slot = (k, near.copy())
-        else:
-            self._slot[1][:] |= near
-
     def playback_zones(self, now_s: float | None = None) -> list[float]:
-        """Azimuths (deg) of the playback zones now (see the class notes); ``now_s`` is for the minimum history
-        (default: the time of the last update)."""
-        now = self._now if now_s is None else float(now_s)
-        span = now - self._history[0][0] if self._history else 0.0
-        if span < min(EARLY_PLAYBACK_FROM_S, self.playback_min_s):
-            return []
-        early = span < self.playback_min_s  # stricter tests on a short history
-        fraction = max(self.playback_fraction, _EARLY_FRACTION) if early else self.playback_fraction
-        overlap = max(self.playback_overlap, _EARLY_OVERLAP) if early else self.playback_overlap
-        both, alone, other, not_other = self._sums
-        occupancy = (both + alone) / len(self._history)
-        ratio = (both / np.maximum(other, 1)) / np.maximum(alone / np.maximum(not_other, 1), 1e-3)
-        heard_elsewhere = other / len(self._history) >= _OTHERS_MIN  # else the ratio rests on a few updates
-        ok = (occupancy > fraction) & (ratio >= overlap) & heard_elsewhere
-        ok |= np.roll(ok, 1) | np.roll(ok, -1)  # the tests may pass one 5-deg bin off the occupancy peak
-        zones = ok & (occupancy >= np.roll(occupancy, 1)) & (occupancy >= np.roll(occupancy, -1))
-        if len(self._slots) * _PLAYBACK_SLOT_S >= min(_SLOT_MIN_S, self.playback_window_s):
-            slot_occ = self._slot_sums / len(self._slots)
-            masked = (other - both) / len(self._history)  # missing while another direction is heard
-            zones |= ((slot_occ > self.playback_slot_fraction) & (masked >= self.playback_masked)
-                      & (slot_occ >= np.roll(slot_occ, 1)) & (slot_occ >= np.roll(slot_occ, -1)))
-        return [float(_BIN_CENTRES[k]) for k in np.flatnonzero(zones)]
+        """Azimuths (deg) of the playback zones now; ``now_s`` is for the minimum history (default: the time of the
+        last update)."""
+        return self.playback.zones(self._now if now_s is None else now_s)
 
     def is_playback(self, azimuth_deg: float, now_s: float) -> bool:
-        return self._in_zones(azimuth_deg, self.playback_zones(now_s))
-
-    def _in_zones(self, azimuth_deg: float, zones: list[float]) -> bool:
-        return any(azimuth_difference_deg(azimuth_deg, z) <= self.playback_width_deg for z in zones)
+        """Whether ``azimuth_deg`` is in a playback zone at ``now_s``."""
+        return self.playback.contains(azimuth_deg, self.playback_zones(now_s))
 
     # -- choosing ----------------------------------------------------------------------------------------------
     def update(self, rows, time_s: float) -> int | None:
@@ -417,7 +334,7 @@ class TargetSelector:
             self._first_s = float(time_s)
         by_id = {r.track_id: r for r in rows}
         if rows:
-            self._record(rows, time_s)
+            self.playback.record(rows, time_s)
         zones = self.playback_zones(time_s)
         for r in rows:  # each track's direction, smoothed over about a second (peaks wobble on small arrays)
             u = np.exp(1j * np.radians(r.azimuth_deg))
@@ -449,8 +366,8 @@ class TargetSelector:
                 del d[tid]
         # in a zone: by the smoothed direction, or by the direction now (a track born beside a TV can be pulled
         # onto it faster than its smoothed direction follows)
-        self.playback_tracks = {tid for tid in by_id if self._in_zones(heading[tid], zones)
-                                or self._in_zones(by_id[tid].azimuth_deg, zones)}
+        self.playback_tracks = {tid for tid in by_id if self.playback.contains(heading[tid], zones)
+                                or self.playback.contains(by_id[tid].azimuth_deg, zones)}
         if self._target_track in self.playback_tracks:
             self._set(None, time_s)  # the target turned out to be a TV: drop it now, not after keep_s
         cands = {tid: by_id[tid] for tid in self._speaking if tid in by_id and tid not in self.playback_tracks}
@@ -478,7 +395,7 @@ class TargetSelector:
             tid, az = self._nearest
             cands = {t: r for t, r in cands.items() if t == tid or azimuth_difference_deg(heading[t], az) <= 20.0}
         since = time_s - self._first_s
-        if not self.locked and self.startup_s > 0 and since < max(self.startup_s, self.playback_min_s):
+        if not self.locked and self.startup_s > 0 and since < max(self.startup_s, self.playback.min_s):
             # not by level alone in the first seconds (a voice heard from start-up may be a TV not judged yet), nor,
             # until the playback rules are judged in full, a voice reported nearly all the time (a TV)
             cands = {t: r for t, r in cands.items() if self._qualifies(t, r)

@@ -192,9 +192,7 @@ def test_a_person_whose_reflection_is_heard_now_and_then_is_not_playback(monkeyp
     """One person talks nearly all the time from 90 deg and a wall reflection of their voice at 150 deg is
     detected with them in 1 of 60 updates: the TV test (heard on while another direction is heard) would pass on
     those few updates, so it needs another direction in 10 % of the updates first."""
-    import farfield.target
-
-    monkeypatch.setattr(farfield.target, "_OTHERS_MIN", others_min)
+    monkeypatch.setattr("farfield.playback._OTHERS_MIN", others_min)
     sel = TargetSelector()
     for k in range(1800):
         t = k / 30
