@@ -30,6 +30,7 @@ from collections import deque
 
 import numpy as np
 
+from ._validate import check_settings
 from .geometry import azimuth_difference_deg
 
 _N_BINS = 72  # 5-deg azimuth bins of the playback statistics
@@ -50,11 +51,14 @@ class PlaybackZones:
     Feed :meth:`record` every update's tracker rows (only rows with ``detected`` true, or without that field,
     count); :meth:`zones` gives the zones' azimuths (deg) now. Memory is bounded by the window: one row of 4 x 72
     counts per update in it, and one of 72 per 1-s slot. The settings are :class:`~farfield.target.TargetSelector`'s
-    ``playback_*`` options, checked there.
+    ``playback_*`` options.
     """
 
     def __init__(self, *, window_s: float = 60.0, fraction: float = 0.45, overlap: float = 0.15,
                  width_deg: float = 10.0, min_s: float = 15.0, slot_fraction: float = 0.8, masked: float = 0.1) -> None:
+        check_settings("PlaybackZones", window_s=window_s, overlap=overlap, min_s=min_s)
+        check_settings("PlaybackZones", high=1.0, fraction=fraction, slot_fraction=slot_fraction, masked=masked)
+        check_settings("PlaybackZones", high=180.0, width_deg=width_deg)
         self.window_s, self.fraction, self.overlap = float(window_s), float(fraction), float(overlap)
         self.width_deg = float(width_deg)
         self.min_s = min(float(min_s), self.window_s)

@@ -6,6 +6,7 @@ import pytest
 from farfield.diarize import OnlineDiarizer
 from farfield.geometry import azimuth_difference_deg, load_array
 from farfield.frontend import Frontend, FrontendBlock, process
+from farfield.playback import PlaybackZones
 from farfield.target import LoudestTalker, TargetSelector
 from farfield.track import TrackRow
 from farfield.vad import make_vad
@@ -142,6 +143,24 @@ def test_before_playback_min_s_zones_need_5_s_and_stricter_tests():
         half.observe({r[0]: None for r in heard}, t)
         half.update(rows(t, *heard), t)
         assert half.is_playback(90.0, t) == (t >= 15.0), t
+
+
+def test_playback_zones_alone_mark_a_tv_with_memory_bounded_by_the_window():
+    """``PlaybackZones`` on its own (as the selector feeds it): a TV at 90 deg heard in every update while a person
+    at 200 deg talks a third of the time is the only zone from 5 s on (the 5-deg bins of its plateau of detection
+    rate, within ``width_deg`` of it); over 5 minutes the statistics hold no more than the 60-s window (updates and
+    1-s slots)."""
+    pz = PlaybackZones()
+    for k in range(9000):  # 300 s at 30 updates/s
+        t = k / 30
+        heard = [(1, 90.0, -20.0)] + ([(2, 200.0, -30.0)] if (t % 6) < 2.0 else [])
+        pz.record(rows(t, *heard), t)
+        if 5.1 < t and k % 300 == 0:
+            zones = pz.zones(t)
+            assert 90.0 in zones and all(abs(z - 90.0) <= pz.width_deg for z in zones), (t, zones)
+            assert pz.contains(97.0, zones) and not pz.contains(200.0, zones) and not pz.contains(120.0, zones)
+    assert pz.zones() == pz.zones(8999 / 30)  # by default, at the last update's time
+    assert len(pz._history) <= 60 * 30 + 1 and len(pz._slots) <= 60
 
 
 def test_a_talker_who_holds_the_floor_is_not_playback():
@@ -1127,6 +1146,10 @@ def test_bad_input():
         OnlineDiarizer(16000, embeddings=False, identify_place_deg=200)
     with pytest.raises(ValueError, match=r"TargetSelector: playback_fraction must be .* to 1, got 45"):
         TargetSelector(playback_fraction=45)
+    with pytest.raises(ValueError, match=r"PlaybackZones: fraction must be .* to 1, got 45"):
+        PlaybackZones(fraction=45)
+    with pytest.raises(ValueError, match=r"PlaybackZones: width_deg must be .* to 180, got nan"):
+        PlaybackZones(width_deg=float("nan"))
     with pytest.raises(ValueError, match=r"TargetSelector: trigger_settle_s must be .* got -0.5"):
         TargetSelector(trigger_settle_s=-0.5)
     with pytest.raises(ValueError, match="TargetSelector: nearest_memory_s"):
