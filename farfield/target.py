@@ -45,6 +45,11 @@ def _or_zero(x: float) -> float:
     return 0.0 if math.isnan(x) else x
 
 
+def _circular_mean(azimuths_deg: list[float]) -> float:
+    """The mean direction (degrees) of azimuths (degrees)."""
+    return float(np.degrees(np.angle(np.exp(1j * np.radians(azimuths_deg)).mean())))
+
+
 class LoudestTalker:
     """Target = loudest active track, with hysteresis.
 
@@ -95,7 +100,10 @@ class TargetSelector:
     - ``enrolled``: a name (or list of names) of enrolled people: +3 when such a person talks (a track keeps the
       label of its last labelled segment while a new segment is being labelled, also after a pause in which the
       tracker stopped reporting it, so the target starts with the person's first words; not when it speaks
-      10 deg or more from where it last spoke with that label: the tracker may have handed it to someone else);
+      10 deg or more from where it last spoke with that label: the tracker may have handed it to someone else). Not
+      while the track speaks (the mean of its directions over the last 0.5 s) more than 10 deg from where its
+      current run of speech began (the mean over the run's first second): the tracker may hand it to someone
+      beside the person within one run, and the diarizer's segment goes on with the person's name;
     - ``sector``: ``(centre_az_deg, half_width_deg)``: +2 inside the sector (e.g. in front of the robot). With
       ``exclusive``, only its most central talker: speech in the sector counts only within 10 deg of where the
       talker nearest its centre spoke over the last ``nearest_memory_s`` (a direction at which 0.5 s of its speech
@@ -551,18 +559,33 @@ class TargetSelector:
         current run (its direction now when it has none)."""
         return self._mean_direction(track, max(self._onset.get(track, time_s), time_s - _RUN_RECENT_S), row)
 
-    def _mean_direction(self, track: int, since: float, row) -> float:
-        """The mean direction (azimuth, degrees) of ``track``'s recorded speech from ``since`` on (its ``row``'s
-        direction when it has none)."""
+    def _directions(self, track: int, since: float, until: float = math.inf) -> list[float]:
+        """The directions (azimuths, degrees) of ``track``'s recorded speech from ``since`` to ``until``."""
         az = []
         for t, _, a, _ in reversed(self._levels.get(track, ())):  # time order: only the recent end, not 30 s of it
             if t < since:
                 break
-            az.append(a)
-        az.reverse()
-        if not az:
-            return row.azimuth_deg
-        return float(np.degrees(np.angle(np.exp(1j * np.radians(az)).mean())))
+            if t <= until:
+                az.append(a)
+        return az
+
+    def _mean_direction(self, track: int, since: float, row) -> float:
+        """The mean direction (azimuth, degrees) of ``track``'s recorded speech from ``since`` on (its ``row``'s
+        direction when it has none)."""
+        az = self._directions(track, since)
+        return _circular_mean(az) if az else row.azimuth_deg
+
+    def _moved_in_run(self, track: int, row) -> bool:
+        """Whether ``track`` (speaking; ``row``: its row now) speaks farther than ``_LABEL_MOVED_DEG`` from where its
+        current run of speech began (the mean of its directions over the run's first ``_LOCK_PLACE_S``): the
+        tracker may hand a track to someone beside the person within one run, and the diarizer's segment, labelled
+        from its start, goes on."""
+        onset = self._onset.get(track)
+        if onset is None or track not in self._speaking or self._now - onset <= _LOCK_PLACE_S:
+            return False
+        start = self._directions(track, onset, onset + _LOCK_PLACE_S)
+        return bool(start) and azimuth_difference_deg(self._speaks_at(track, row, self._now),
+                                                      _circular_mean(start)) > _LABEL_MOVED_DEG
 
     def _qualifies(self, track: int, row) -> bool:
         """Whether ``track`` (its ``row`` now) meets a selective policy: an enrolled person, or in the sector and
@@ -578,12 +601,13 @@ class TargetSelector:
     def _is_enrolled(self, track: int, row) -> bool:
         """Whether ``track`` (its ``row`` now) speaks as an enrolled person: by its label now, or while its new
         segment is being labelled by the label it carried last, if it has not moved ``_LABEL_MOVED_DEG`` from
-        where it last spoke with it (a track that moved farther was more likely handed to someone else)."""
+        where it last spoke with it (a track that moved farther was more likely handed to someone else); and not
+        once it speaks farther than ``_LABEL_MOVED_DEG`` from where its current run of speech began."""
         label = self._speaking.get(track)
         if label is None and azimuth_difference_deg(row.azimuth_deg,
                                                     self._label_at.get(track, row.azimuth_deg)) < _LABEL_MOVED_DEG:
             label = self._track_label.get(track)
-        return label is not None and label in self.enrolled
+        return label is not None and label in self.enrolled and not self._moved_in_run(track, row)
 
     def _lock_on(self, track: int, time_s: float) -> None:
         """Lock on ``track``, taken at ``time_s`` by its current run of speech."""

@@ -348,6 +348,33 @@ def test_enrolled_target_is_dropped_when_its_track_carries_another_voice():
     assert sel.target == "alice"
 
 
+@pytest.mark.parametrize("rule", [True, False])
+def test_enrolled_target_goes_when_its_track_is_handed_on_within_one_run(monkeypatch, rule):
+    """The enrolled person speaks from 141 deg and stops; with no pause in the track's voice activity the tracker
+    hands the track to a talker 20 deg beside them, and the diarizer's segment, labelled from its start, goes on
+    with their name: the track is not the target once it speaks more than 10 deg from where the run began (the
+    mean of its first second), and is again in the person's next run. Without the rule (``_moved_in_run`` off) the
+    other talker stays the target."""
+    if not rule:
+        monkeypatch.setattr(TargetSelector, "_moved_in_run", lambda self, track, row: False)
+    sel = TargetSelector(enrolled="alice")
+    targets = []
+    for k in range(150):  # 5 s at 30 updates/s, one run of speech
+        t = k / 30
+        az = 141.0 if t < 2.0 else 121.0
+        sel.observe({1: "alice"}, t)
+        targets.append((t, sel.update(rows(t, (1, az, -30.0)), t)))
+    sel.observe({}, 5.0)
+    sel.update(rows(5.0, (1, 121.0, -30.0)), 5.0)
+    for k in range(30):  # the person's next run, from their place
+        t = 5.5 + k / 30
+        sel.observe({1: "alice"}, t)
+        targets.append((t, sel.update(rows(t, (1, 141.0, -30.0)), t)))
+    assert all(track == 1 for t, track in targets if t < 2.0)
+    assert all((track is None) == rule for t, track in targets if 2.5 <= t < 5.0)
+    assert all(track == 1 for t, track in targets if t >= 5.5)
+
+
 def test_trigger_locks_on_first_speaker_until_timeout():
     sel = TargetSelector(nearest=True, lock_timeout_s=1.0, startup_s=0.0)
     sel.trigger(0.0)
