@@ -26,8 +26,8 @@ _NEAREST_MIN_UPDATES = 15  # about 0.5 s of a track's speech before its level co
 _SECTOR_SAME_DEG = 10.0  # speech in the sector this close to where its most central talker speaks is theirs
 _SECTOR_PEAK_DEG = 5  # half width of the window that finds where talkers speak in the sector (1-deg bins)
 _RUN_RECENT_S = 0.5  # where a track speaks now: the mean of its directions over this much of its current run
-_LOCK_PLACE_S = 1.0  # where a locked person is: the mean direction of the first this-many seconds of the lock's
-# first run of speech (the tracker may hand the track to someone beside them within that run)
+_LOCK_PLACE_S = 1.0  # where a person is: the mean direction of the first this-many seconds of a run of speech (the
+# lock's first run; an enrolled person's current run): the tracker may hand the track to someone beside them within it
 _DIR_ALPHA = 0.03  # smoothing of track directions per localizer update (about 1 s at 31 updates/s)
 _HEARD_TAU_S = 5.0  # time constant of the share of updates in which the tracker reports a track
 _HEARD_SHARE = 0.6  # a track reported in more of them before a cue cannot take a settling lock (a TV), nor be
