@@ -69,6 +69,11 @@ def azimuth_difference_deg(a: Any, b: Any) -> np.ndarray:
     return np.minimum(d, 360.0 - d)
 
 
+def mean_azimuth_deg(azimuths_deg: Any) -> float:
+    """The circular mean of azimuths ``(n,)`` in degrees, in degrees (``(-180, 180]``)."""
+    return float(np.degrees(np.angle(np.exp(1j * np.radians(np.asarray(azimuths_deg, dtype=np.float64))).mean())))
+
+
 def spherical_coherence(positions: np.ndarray, freqs_hz: np.ndarray,
                         speed_of_sound: float = SPEED_OF_SOUND) -> np.ndarray:
     """Coherence matrices ``(freq, n_mics, n_mics)`` of a spherically isotropic field at mics ``positions``

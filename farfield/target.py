@@ -17,7 +17,7 @@ from collections import deque
 import numpy as np
 
 from ._validate import check_settings, finite_or_nan
-from .geometry import azimuth_difference_deg
+from .geometry import azimuth_difference_deg, mean_azimuth_deg
 from .playback import EARLY_PLAYBACK_FROM_S, PlaybackZones
 
 _BUSY_DEG = 20.0  # a new track this close to one that was talking before a cue does not answer it
@@ -43,11 +43,6 @@ _TRACK_MEMORY_S = 10.0  # what is known of a track is kept this long after it wa
 
 def _or_zero(x: float) -> float:
     return 0.0 if math.isnan(x) else x
-
-
-def _circular_mean(azimuths_deg: list[float]) -> float:
-    """The mean direction (degrees) of azimuths (degrees)."""
-    return float(np.degrees(np.angle(np.exp(1j * np.radians(azimuths_deg)).mean())))
 
 
 class LoudestTalker:
@@ -573,7 +568,7 @@ class TargetSelector:
         """The mean direction (azimuth, degrees) of ``track``'s recorded speech from ``since`` on (its ``row``'s
         direction when it has none)."""
         az = self._directions(track, since)
-        return _circular_mean(az) if az else row.azimuth_deg
+        return mean_azimuth_deg(az) if az else row.azimuth_deg
 
     def _moved_in_run(self, track: int, row) -> bool:
         """Whether ``track`` (speaking; ``row``: its row now) speaks farther than ``_LABEL_MOVED_DEG`` from where its
@@ -585,7 +580,7 @@ class TargetSelector:
             return False
         start = self._directions(track, onset, onset + _LOCK_PLACE_S)
         return bool(start) and azimuth_difference_deg(self._speaks_at(track, row, self._now),
-                                                      _circular_mean(start)) > _LABEL_MOVED_DEG
+                                                      mean_azimuth_deg(start)) > _LABEL_MOVED_DEG
 
     def _qualifies(self, track: int, row) -> bool:
         """Whether ``track`` (its ``row`` now) meets a selective policy: an enrolled person, or in the sector and
