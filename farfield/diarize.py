@@ -22,10 +22,12 @@ from their first words), a ``speaker_identified`` event says so, and :meth:`Onli
 earlier segments too. A segment on an identified track whose own voice is below ``identify_floor`` to the
 enrolment, or that comes from farther than ``identify_place_deg`` from the person's place (where the recent voices
 most like theirs come from), is labelled as usual instead: the tracker can hand a track to another person near the
-same direction. A person heard by name keeps it when the tracker gives them a new track after a pause: a new
-segment on a track within ``direction_deg`` of where they were last heard, within ``direction_memory_s``, or at
-their place, is identified at once (``speaker_identified`` with ``"by": "direction"``) unless a track identified as
-them is speaking, or it is away from their place.
+same direction. A segment whose track moves on within it (someone beside the talker takes over without a pause)
+is split there (``split_moved_deg``), so the other voice gets a label of its own. A person heard by name keeps it
+when the tracker gives them a new track after a pause: a new segment on a track within ``direction_deg`` of where
+they were last heard, within ``direction_memory_s``, or at their place, is identified at once
+(``speaker_identified`` with ``"by": "direction"``) unless a track identified as them is speaking, or it is away
+from their place.
 Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
 from the target policy's playback zones) are never identified.
 """
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ._validate import check_sample_rate, check_settings
-from .geometry import azimuth_difference_deg
+from .geometry import azimuth_difference_deg, mean_azimuth_deg
 from .vad import make_vad
 
 
@@ -96,12 +98,16 @@ class _TrackState:
     azimuth_deg: float = 0.0
     voice: np.ndarray | None = None  # duration-weighted sum of the embeddings of its closed segments
     voice_s: float = 0.0
+    directions: deque = field(default_factory=deque)  # (time s, azimuth deg) of its rows while a segment is open
+    segment_place: float | None = None  # where the open segment began: its mean direction over its first second
 
 
 _DETECTION_MEMORY_S = 3.0  # longer than a VAD hangover plus the detection hold plus the streams' latency
 _PLACE_MEMORY_S = 60.0  # an enrolled person's place: from the voices of the segments of this long,
 _PLACE_COSINE_SCALE = 0.05  # ... each weighted by exp((its cosine - the best one) / this): the voices most like theirs
 _PLACE_RECENT_S = 20.0  # ... and by exp(-its age / this): a person who moved speaks from their new place
+_SPLIT_PLACE_S = 1.0  # a segment's place: the mean of its track's directions over its first second
+_SPLIT_RECENT_S = 0.5  # ... against their mean over the last half second (the selector's place rules, the same)
 
 
 class OnlineDiarizer:
@@ -153,6 +159,12 @@ class OnlineDiarizer:
             segments (``benchmarks/EXPERIMENTS.md``); in the benchmark's reruns the gaze policy's share of target
             time on the addressee while they speak rose 94.2 -> 95.3 % (seeds 5-8 pooled), about as much of their
             speech was cut as of others' sound, and DER went 4.2 -> 4.2 % (meetings), 38.1 -> 38.6 % (factory).
+        split_moved_deg: a segment is split where its track moves on within it: when the track speaks (the mean
+            of its directions over the last 0.5 s) farther than this from where the segment began (their mean over
+            its first second), the segment ends at the first of those updates that far away and a new one,
+            labelled afresh, starts there. The tracker can hand a talking track to someone beside the talker who
+            takes over without a pause, and the segment would carry the first talker's label (an enrolled name
+            too) to its end. 10 deg, as the target selector's place rules. ``None``: off.
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
@@ -161,7 +173,7 @@ class OnlineDiarizer:
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
                  detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
                  identify_min_s: float = 2.0, identify_place_deg: float | None = 10.0, forget_after_s: float = 1.0,
-                 end_fall_db_s: float | None = 18.0) -> None:
+                 end_fall_db_s: float | None = 18.0, split_moved_deg: float | None = 10.0) -> None:
         self.sample_rate = check_sample_rate(sample_rate)
         check_settings("OnlineDiarizer", label_after_s=label_after_s, direction_deg=direction_deg,
                        direction_memory_s=direction_memory_s, max_buffer_s=max_buffer_s, dominance_db=dominance_db,
@@ -176,6 +188,8 @@ class OnlineDiarizer:
             check_settings("OnlineDiarizer", end_fall_db_s=end_fall_db_s)
         if identify_place_deg is not None:
             check_settings("OnlineDiarizer", high=180.0, identify_place_deg=identify_place_deg)
+        if split_moved_deg is not None:
+            check_settings("OnlineDiarizer", high=180.0, split_moved_deg=split_moved_deg)
         self.embeddings = bool(embeddings)
         self._encoder = encoder
         self.vad_kind = vad
@@ -191,6 +205,7 @@ class OnlineDiarizer:
         self.identify_floor, self.identify_margin = float(identify_floor), float(identify_margin)
         self.identify_min_s = float(identify_min_s)
         self.identify_place_deg = None if identify_place_deg is None else float(identify_place_deg)
+        self.split_moved_deg = None if split_moved_deg is None else float(split_moved_deg)
         self.speakers: dict[str, _Speaker] = {}
         self.reset()
 
@@ -411,6 +426,8 @@ class OnlineDiarizer:
         az_now = {}
         for r in block.tracks:
             az_now[r.track_id] = r.azimuth_deg
+            if r.track_id in self._tracks and self._tracks[r.track_id].vad.speaking:
+                self._tracks[r.track_id].directions.append((r.time_s, r.azimuth_deg))
             self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
                 dets = self._detections.setdefault(r.track_id, deque())
@@ -451,24 +468,16 @@ class OnlineDiarizer:
                 end_sample = start + x.size
                 for a, b in closed:
                     ga = st.start_sample + a
-                    gb = self._end_at_detection(tid, ga, st.start_sample + b)
-                    seg_audio = self._segment_audio(st, ga, gb)
-                    if not st.seg_labelled:
-                        st.seg_speaker = self._assign(st, tid, seg_audio, ga / sr, events)
-                        if st.seg_speaker is not None:
-                            events.append(Event(ga / sr, "speech_start", st.seg_speaker, tid))
-                            self.label_delays_s.append(gb / sr - ga / sr)
-                    if st.seg_speaker is not None:
-                        st.speaker = st.seg_speaker
-                        self._update_centroid(st.speaker, st, seg_audio, gb / sr)
-                        self._identify(gb / sr, events)
-                        segments.append(SpeakerSegment(st.speaker, ga / sr, gb / sr, tid))
-                        events.append(Event(gb / sr, "speech_end", st.speaker, tid))
-                    st.seg_labelled = False
-                    st.seg_speaker = None
+                    self._end_segment(tid, st, ga, self._end_at_detection(tid, ga, st.start_sample + b),
+                                      segments, events)
+                if not st.vad.speaking or not was_open or closed:
+                    st.directions.clear()  # no segment open, or a new one: its place is still to come
+                    st.segment_place = None
                 if st.vad.speaking and (not was_open or closed):
                     st.seg_labelled = False
                     self._carry_identity(tid, st, end_sample / sr, events)
+                elif st.vad.speaking and self.split_moved_deg is not None:
+                    self._split_if_moved(tid, st, end_sample, segments, events)
                 s0 = st.vad.segment_start
                 if st.vad.speaking and not st.seg_labelled and s0 is not None:
                     ga = st.start_sample + s0
@@ -484,6 +493,50 @@ class OnlineDiarizer:
         self._forget_dead_tracks(block, segments, events)
         self._block += 1
         return segments, events
+
+    def _end_segment(self, tid: int, st: _TrackState, start: int, end: int, segments: list, events: list) -> None:
+        """The track's segment ``[start, end)`` (input samples) is over: label it if it is not yet, and emit it."""
+        sr = self.sample_rate
+        seg_audio = self._segment_audio(st, start, end)
+        if not st.seg_labelled:
+            st.seg_speaker = self._assign(st, tid, seg_audio, start / sr, events)
+            if st.seg_speaker is not None:
+                events.append(Event(start / sr, "speech_start", st.seg_speaker, tid))
+                self.label_delays_s.append(end / sr - start / sr)
+        if st.seg_speaker is not None:
+            st.speaker = st.seg_speaker
+            self._update_centroid(st.speaker, st, seg_audio, end / sr)
+            self._identify(end / sr, events)
+            segments.append(SpeakerSegment(st.speaker, start / sr, end / sr, tid))
+            events.append(Event(end / sr, "speech_end", st.speaker, tid))
+        st.seg_labelled = False
+        st.seg_speaker = None
+
+    def _split_if_moved(self, tid: int, st: _TrackState, end_sample: int, segments: list, events: list) -> None:
+        """Split the track's open segment where its track has moved on: it speaks (the mean of its directions over
+        the last half second) farther than ``split_moved_deg`` from where the segment began (their mean over its
+        first second). The tracker has handed the track to someone beside the talker, who took over without a
+        pause; from the first of those updates that is that far from the place on, it is a new segment, labelled
+        afresh."""
+        sr = self.sample_rate
+        now_s, start_s = end_sample / sr, (st.start_sample + st.vad.segment_start) / sr
+        if st.segment_place is None:
+            first = [az for t, az in st.directions if t <= start_s + _SPLIT_PLACE_S]
+            if now_s - start_s < _SPLIT_PLACE_S or not first:
+                return
+            st.segment_place = mean_azimuth_deg(first)
+        while st.directions and st.directions[0][0] < now_s - _SPLIT_RECENT_S:
+            st.directions.popleft()  # only the last half second is needed once the place is known
+        if not st.directions or now_s - start_s < _SPLIT_PLACE_S + _SPLIT_RECENT_S:
+            return
+        if azimuth_difference_deg(mean_azimuth_deg([az for _, az in st.directions]),
+                                  st.segment_place) <= self.split_moved_deg:
+            return
+        at = next(int(round(t * sr)) for t, az in st.directions  # the first of those updates away from the place
+                  if azimuth_difference_deg(az, st.segment_place) > self.split_moved_deg)
+        for a, b in st.vad.split(at - st.start_sample):
+            self._end_segment(tid, st, st.start_sample + a, st.start_sample + b, segments, events)
+        st.seg_labelled, st.seg_speaker, st.segment_place = False, None, None
 
     def speaking_tracks(self) -> dict[int, str | None]:
         """Tracks with speech now: ``{track_id: speaker}``, ``None`` while the segment is not labelled yet (its

@@ -91,6 +91,20 @@ class EnergyVAD:
             self._pos += self.frame
         return out
 
+    def split(self, at: int) -> list[tuple[int, int]]:
+        """Close the open segment at stream sample ``at`` (at most the samples analysed so far) and go on with a new
+        one from there: someone else now speaks on this stream without a pause. Returns the closed part as
+        :meth:`process` would (none when it is shorter than ``min_speech_s``)."""
+        if self._start is None:
+            raise ValueError("VAD split: no segment is open")
+        at = min(int(at), self._pos)
+        if at <= self._start:
+            raise ValueError(f"VAD split: sample {at} is not after the open segment's start {self._start}")
+        end = min(at, self._last_speech)
+        out = [(self._start, end)] if end - self._start >= self.min_frames * self.frame else []
+        self._start, self._since = at, max(1, (self._pos - at) // self.frame)
+        return out
+
     def _is_speech(self, frame: np.ndarray) -> bool:
         p = float(np.mean(frame**2))
         if self._floor == 0.0 or p < self._floor:

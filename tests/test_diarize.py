@@ -1112,6 +1112,46 @@ def test_a_segment_ends_where_its_tracks_detections_start_to_fade():
         OnlineDiarizer(16000, embeddings=False, end_fall_db_s=-1)
 
 
+def _handed_over_segments(azimuth=lambda t: 0.0 if t < 2.0 else 25.0, **kw) -> list:
+    """Segments of one track whose beam carries speech-like noise without a pause from 0.5 to 4.0 s; its rows
+    (10 per second) are at ``azimuth(t)`` deg."""
+    rng = np.random.default_rng(3)
+    x = 1e-4 * rng.standard_normal(80000)
+    x[8000:64000] += 0.3 * rng.standard_normal(56000)
+    d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
+    segs = []
+    for s in range(0, 80000, 1600):
+        segs += d.process(FrontendBlock(rows(s / 16000, (1, azimuth(s / 16000), -20.0)), {1: [(s, x[s: s + 1600])]}))[0]
+    return [(round(g.start_s, 3), round(g.end_s, 3), g.speaker) for g in segs + d.flush(5.0)[0]]
+
+
+def test_a_segment_is_split_where_its_track_is_handed_to_someone_else():
+    """The tracker moves a talking track 25 deg at 2.0 s with no pause in its voice activity (someone beside the
+    talker took over): the segment is split there, and the part after it is a segment of its own; with the rule
+    off it is one segment. Directions that wobble by 6 deg either way do not split it."""
+    assert _handed_over_segments() == [(0.5, 2.0, "spk1"), (2.0, 4.0, "spk1")]
+    assert _handed_over_segments(split_moved_deg=None) == [(0.5, 4.0, "spk1")]
+    assert _handed_over_segments(lambda t: 6.0 * (-1) ** round(10 * t)) == [(0.5, 4.0, "spk1")]
+    with pytest.raises(ValueError, match=r"split_moved_deg must be .* got -1"):
+        OnlineDiarizer(16000, embeddings=False, split_moved_deg=-1)
+
+
+def test_vad_split_closes_the_open_segment_and_opens_a_new_one():
+    rng = np.random.default_rng(4)
+    v = make_vad(16000, "energy")
+    with pytest.raises(ValueError, match="no segment is open"):
+        v.split(100)
+    v.process(1e-4 * rng.standard_normal(8000))
+    assert v.process(0.3 * rng.standard_normal(16000)) == []
+    assert v.segment_start == 8000
+    with pytest.raises(ValueError, match="not after the open segment's start 8000"):
+        v.split(8000)
+    assert v.split(16000) == [(8000, 16000)]
+    assert v.speaking and v.segment_start == 16000
+    assert v.split(17000) == []  # the closed part is shorter than min_speech_s
+    assert v.process(1e-4 * rng.standard_normal(16000)) == [(17000, 24000)]
+
+
 def test_silero_vad_finds_speech_between_silences(rng):
     """Silero VAD, block by block, on an espeak utterance between 1 s silences (faint noise): its segments start
     and end within a hangover of the words, none in the silences."""
@@ -1357,6 +1397,32 @@ def test_another_voice_beside_an_identified_person_does_not_get_their_name():
     segs, events, _ = _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
     got, _ = _speak_on_track_1(d, [(b, 12.0)], rng)
     assert got[0] and all(g.speaker == "alice" for g in got[0])
+
+
+def test_a_voice_that_takes_over_an_identified_track_without_a_pause_does_not_get_the_name():
+    """alice's identified track 1 (0 deg) talks on without a pause as bob 15 deg away takes it over (the tracker
+    hands it to him): her part of the run keeps her name, his part is a segment of its own without it. With the split
+    off, one segment carries her name to the end."""
+    for split in (10.0, None):
+        d, a, b, rng = _alice_enrolled(split_moved_deg=split)
+        _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
+        assert d.identified == {1: "alice"}
+        t = d._tracks[1].start_sample + d._tracks[1].vad.samples_fed
+        her = a.say(2.0, rng)
+        loud = np.flatnonzero(np.abs(her) > 0.05 * np.abs(her).max())
+        her = her[: loud[-1] + 1]  # her words up to the last one: bob starts as she stops
+        x = np.concatenate([her, b.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
+        segs = []
+        for s in range(0, x.size, 1600):
+            az = 0.0 if s < her.size else 15.0
+            segs += d.process(FrontendBlock(rows((t + s) / 16000, (1, az, -20.0)), {1: [(t + s, x[s: s + 1600])]}))[0]
+        named = [(g.speaker, g.start_s - t / 16000, g.end_s - t / 16000) for g in segs]
+        turn = her.size / 16000
+        if split is None:
+            assert len(named) == 1 and named[0][0] == "alice" and named[0][2] > turn + 1.0
+        else:
+            assert named[0][0] == "alice" and abs(named[0][2] - turn) <= 0.1
+            assert named[1:] and all(n[0] != "alice" and n[1] >= turn - 0.1 for n in named[1:])
 
 
 def test_an_identified_person_who_moved_is_named_again_at_the_new_place():
