@@ -23,11 +23,11 @@ earlier segments too. A segment on an identified track whose own voice is below 
 enrolment, or that comes from farther than ``identify_place_deg`` from the person's place (where the recent voices
 most like theirs come from), is labelled as usual instead: the tracker can hand a track to another person near the
 same direction. A segment whose track moves on within it (someone beside the talker takes over without a pause)
-is split there (``split_moved_deg``), so the other voice gets a label of its own. A person heard by name keeps it
-when the tracker gives them a new track after a pause: a new segment on a track within ``direction_deg`` of where
-they were last heard, within ``direction_memory_s``, or at their place, is identified at once
-(``speaker_identified`` with ``"by": "direction"``) unless a track identified as them is speaking, or it is away
-from their place.
+is split there (``split_moved_deg``; where someone else was heard a moment ago, not where a talker walks), so the
+other voice gets a label of its own. A person heard by name keeps it when the tracker gives them a new track after
+a pause: a new segment on a track within ``direction_deg`` of where they were last heard, within
+``direction_memory_s``, or at their place, is identified at once (``speaker_identified`` with ``"by":
+"direction"``) unless a track identified as them is speaking, or it is away from their place.
 Tracks in :attr:`OnlineDiarizer.playback_tracks` (set by the :class:`~farfield.frontend.Frontend`
 from the target policy's playback zones) are never identified.
 """
@@ -161,10 +161,13 @@ class OnlineDiarizer:
             speech was cut as of others' sound, and DER went 4.2 -> 4.2 % (meetings), 38.1 -> 38.6 % (factory).
         split_moved_deg: a segment is split where its track moves on within it: when the track speaks (the mean
             of its directions over the last 0.5 s) farther than this from where the segment began (their mean over
-            its first second), the segment ends at the first of those updates that far away and a new one,
-            labelled afresh, starts there. The tracker can hand a talking track to someone beside the talker who
-            takes over without a pause, and the segment would carry the first talker's label (an enrolled name
-            too) to its end. 10 deg, as the target selector's place rules. ``None``: off.
+            its first second), and someone other than the segment's speaker was heard within ``direction_deg`` of
+            it in the last ``direction_memory_s``, the segment ends at the first of those updates that far away and
+            a new one, labelled afresh, starts there. The tracker can hand a talking track to someone beside the
+            talker who takes over without a pause, and the segment would carry the first talker's label (an
+            enrolled name too) to its end; a talker who walks to where nobody was heard keeps their segment (split
+            without that condition, DER on 8 living rooms where everyone walks went 77.6 -> 80.2 %). 10 deg, as the
+            target selector's place rules. ``None``: off.
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
@@ -515,9 +518,9 @@ class OnlineDiarizer:
     def _split_if_moved(self, tid: int, st: _TrackState, end_sample: int, segments: list, events: list) -> None:
         """Split the track's open segment where its track has moved on: it speaks (the mean of its directions over
         the last half second) farther than ``split_moved_deg`` from where the segment began (their mean over its
-        first second). The tracker has handed the track to someone beside the talker, who took over without a
-        pause; from the first of those updates that is that far from the place on, it is a new segment, labelled
-        afresh."""
+        first second), where someone else was heard a moment ago. The tracker has handed the track to that person,
+        who took over without a pause; from the first of those updates that is that far from the place on, it is a
+        new segment, labelled afresh."""
         sr = self.sample_rate
         now_s, start_s = end_sample / sr, (st.start_sample + st.vad.segment_start) / sr
         if st.segment_place is None:
@@ -532,6 +535,8 @@ class OnlineDiarizer:
         if azimuth_difference_deg(mean_azimuth_deg([az for _, az in st.directions]),
                                   st.segment_place) <= self.split_moved_deg:
             return
+        if not any(sp.name != st.seg_speaker and self._heard_near(sp, st, now_s) for sp in self.speakers.values()):
+            return  # nobody else was heard there: a talker who walks
         at = next(int(round(t * sr)) for t, az in st.directions  # the first of those updates away from the place
                   if azimuth_difference_deg(az, st.segment_place) > self.split_moved_deg)
         for a, b in st.vad.split(at - st.start_sample):

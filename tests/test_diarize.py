@@ -1112,25 +1112,32 @@ def test_a_segment_ends_where_its_tracks_detections_start_to_fade():
         OnlineDiarizer(16000, embeddings=False, end_fall_db_s=-1)
 
 
-def _handed_over_segments(azimuth=lambda t: 0.0 if t < 2.0 else 25.0, **kw) -> list:
-    """Segments of one track whose beam carries speech-like noise without a pause from 0.5 to 4.0 s; its rows
-    (10 per second) are at ``azimuth(t)`` deg."""
+def _handed_over_segments(azimuth=lambda t: 0.0 if t < 2.0 else 25.0, other: bool = True, **kw) -> list:
+    """Track 1's segments: its beam carries speech-like noise without a pause from 0.5 to 4.0 s, and its rows (10
+    per second) are at ``azimuth(t)`` deg. Track 2, at 25 deg, speaks from 0.1 to 0.4 s when ``other``."""
     rng = np.random.default_rng(3)
     x = 1e-4 * rng.standard_normal(80000)
     x[8000:64000] += 0.3 * rng.standard_normal(56000)
+    y = 1e-4 * rng.standard_normal(80000)
+    if other:
+        y[1600:6400] += 0.3 * rng.standard_normal(4800)
     d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
     segs = []
     for s in range(0, 80000, 1600):
-        segs += d.process(FrontendBlock(rows(s / 16000, (1, azimuth(s / 16000), -20.0)), {1: [(s, x[s: s + 1600])]}))[0]
-    return [(round(g.start_s, 3), round(g.end_s, 3), g.speaker) for g in segs + d.flush(5.0)[0]]
+        t = s / 16000
+        segs += d.process(FrontendBlock(rows(t, (1, azimuth(t), -20.0), (2, 25.0, -20.0)),
+                                        {1: [(s, x[s: s + 1600])], 2: [(s, y[s: s + 1600])]}))[0]
+    return [(round(g.start_s, 3), round(g.end_s, 3), g.speaker) for g in segs + d.flush(5.0)[0] if g.track_id == 1]
 
 
 def test_a_segment_is_split_where_its_track_is_handed_to_someone_else():
-    """The tracker moves a talking track 25 deg at 2.0 s with no pause in its voice activity (someone beside the
-    talker took over): the segment is split there, and the part after it is a segment of its own; with the rule
-    off it is one segment. Directions that wobble by 6 deg either way do not split it."""
+    """The tracker moves a talking track 25 deg at 2.0 s, to where someone else spoke a moment ago, with no pause in
+    its voice activity (that person took over): the segment is split there, and the part after it is a segment of
+    its own; with the rule off it is one segment. Nor is it split where nobody else was heard (a talker who walks),
+    or when its directions wobble by 6 deg either way."""
     assert _handed_over_segments() == [(0.5, 2.0, "spk1"), (2.0, 4.0, "spk1")]
     assert _handed_over_segments(split_moved_deg=None) == [(0.5, 4.0, "spk1")]
+    assert _handed_over_segments(other=False) == [(0.5, 4.0, "spk1")]
     assert _handed_over_segments(lambda t: 6.0 * (-1) ** round(10 * t)) == [(0.5, 4.0, "spk1")]
     with pytest.raises(ValueError, match=r"split_moved_deg must be .* got -1"):
         OnlineDiarizer(16000, embeddings=False, split_moved_deg=-1)
@@ -1400,23 +1407,33 @@ def test_another_voice_beside_an_identified_person_does_not_get_their_name():
 
 
 def test_a_voice_that_takes_over_an_identified_track_without_a_pause_does_not_get_the_name():
-    """alice's identified track 1 (0 deg) talks on without a pause as bob 15 deg away takes it over (the tracker
-    hands it to him): her part of the run keeps her name, his part is a segment of its own without it. With the split
-    off, one segment carries her name to the end."""
+    """bob speaks on track 3 at 15 deg; then alice's identified track 1 (0 deg) talks on without a pause as bob takes
+    it over (the tracker hands it to him): her part of the run keeps her name, his part is a segment of its own
+    without it. With the split off, one segment carries her name to the end."""
+    def feed(d, t, tracks: dict) -> list:
+        """Blocks from input sample ``t`` on: ``{track: (azimuth(s), audio)}``; returns the segments."""
+        n = max(x.size for _, x in tracks.values())
+        segs = []
+        for s in range(0, n, 1600):
+            now = rows((t + s) / 16000, *[(k, az(s), -20.0) for k, (az, _) in tracks.items()])
+            segs += d.process(FrontendBlock(now, {k: [(t + s, x[s: s + 1600])] for k, (_, x) in tracks.items()}))[0]
+        return segs
+
     for split in (10.0, None):
         d, a, b, rng = _alice_enrolled(split_moved_deg=split)
         _play_turns(d, [(a, 1), (b, 2)] * 3, rng)
         assert d.identified == {1: "alice"}
         t = d._tracks[1].start_sample + d._tracks[1].vad.samples_fed
+        his = np.concatenate([1e-4 * rng.standard_normal(8000), b.say(2.0, rng), 1e-4 * rng.standard_normal(8000)])
+        feed(d, t, {1: (lambda s: 0.0, 1e-4 * rng.standard_normal(his.size)), 3: (lambda s: 15.0, his)})
+        t += his.size
         her = a.say(2.0, rng)
         loud = np.flatnonzero(np.abs(her) > 0.05 * np.abs(her).max())
         her = her[: loud[-1] + 1]  # her words up to the last one: bob starts as she stops
         x = np.concatenate([her, b.say(2.0, rng), 1e-4 * rng.standard_normal(16000)])
-        segs = []
-        for s in range(0, x.size, 1600):
-            az = 0.0 if s < her.size else 15.0
-            segs += d.process(FrontendBlock(rows((t + s) / 16000, (1, az, -20.0)), {1: [(t + s, x[s: s + 1600])]}))[0]
-        named = [(g.speaker, g.start_s - t / 16000, g.end_s - t / 16000) for g in segs]
+        quiet = 1e-4 * rng.standard_normal(x.size)
+        segs = feed(d, t, {1: (lambda s: 0.0 if s < her.size else 15.0, x), 3: (lambda s: 15.0, quiet)})
+        named = [(g.speaker, g.start_s - t / 16000, g.end_s - t / 16000) for g in segs if g.track_id == 1]
         turn = her.size / 16000
         if split is None:
             assert len(named) == 1 and named[0][0] == "alice" and named[0][2] > turn + 1.0
