@@ -109,9 +109,11 @@ def single_channel(scene, encoder) -> list:
 
 def run_array(scene, encoder, frontend: dict | None = None) -> tuple:
     """The whole chain with the diarizer on ``scene``: ``(result, diarizer, wall seconds)``; ``frontend``: options
-    of :func:`~farfield.frontend.process` (``selector_options`` do not apply: no target selector here)."""
-    dia = OnlineDiarizer(scene.sample_rate, encoder=encoder)
-    frontend = {k: v for k, v in (frontend or {}).items() if k != "selector_options"}
+    of :func:`~farfield.frontend.process`, and ``diarizer_options`` of the :class:`OnlineDiarizer`
+    (``selector_options`` do not apply: no target selector here)."""
+    frontend = dict(frontend or {})
+    frontend.pop("selector_options", None)
+    dia = OnlineDiarizer(scene.sample_rate, encoder=encoder, **frontend.pop("diarizer_options", {}))
     t = time.perf_counter()
     res = process(scene.mix.astype(float), scene.sample_rate, scene.array, diarizer=dia, **frontend)
     return res, dia, time.perf_counter() - t
@@ -339,10 +341,12 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
     whole scenes and from ``PLAYBACK_MIN_S``; and per scene whether its array is linear. ``enrolment(scene)``
     gives talker1's enrolment audio; ``frontend``: options of :func:`~farfield.frontend.process` (such as
-    ``localizer_options``), and ``selector_options`` for every policy's :class:`TargetSelector`. The policies other
-    than ``enrolled`` (whose diarizer knows talker1's voice) share one run of the pipeline (:class:`SelectorTrace`)."""
+    ``localizer_options``), ``selector_options`` for every policy's :class:`TargetSelector` and
+    ``diarizer_options`` for the :class:`OnlineDiarizer`. The policies other than ``enrolled`` (whose diarizer knows
+    talker1's voice) share one run of the pipeline (:class:`SelectorTrace`)."""
     frontend = dict(frontend or {})
     selector = frontend.pop("selector_options", {})
+    diarizer = frontend.pop("diarizer_options", {})
     stats: dict[str, list] = {p: [] for p in policies}
     late: dict[str, list] = {p: [] for p in stats}
     linear: list[bool] = []  # per scene: the array is linear (the PS-Eye: 4 mics on 6 cm, mirror images)
@@ -371,7 +375,7 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
             if policy in CUED:
                 kw["require_trigger"] = True
             if policy == "enrolled":
-                dia = OnlineDiarizer(sc.sample_rate, encoder=enc)
+                dia = OnlineDiarizer(sc.sample_rate, encoder=enc, **diarizer)
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)
                 res = process(sc.mix.astype(float), sc.sample_rate, sc.array, diarizer=dia,
                               target=TargetSelector(**kw, enrolled="addressee"), **frontend)
@@ -379,7 +383,8 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
                 if trace is None:
                     trace = SelectorTrace(TargetSelector(**selector))
                     shared = process(sc.mix.astype(float), sc.sample_rate, sc.array,
-                                     diarizer=OnlineDiarizer(sc.sample_rate, encoder=enc), target=trace, **frontend)
+                                     diarizer=OnlineDiarizer(sc.sample_rate, encoder=enc, **diarizer), target=trace,
+                                     **frontend)
                 res = trace.replay(shared, sc.array, TargetSelector(**kw), cues)
             stats[policy].append(score_target(sc, res, addressee))
             late[policy].append(score_target(sc, res, addressee, after_s=PLAYBACK_MIN_S))
@@ -424,9 +429,9 @@ def target_report(stats: dict, late: dict, linear: list, n_scenes: int, enrolmen
 
 
 def _settings(frontend: dict | None) -> str:
-    """Report-title suffix naming non-default separator, localizer, tracker and selector options."""
+    """Report-title suffix naming non-default separator, localizer, tracker, diarizer and selector options."""
     parts = [f"{part}: " + ", ".join(f"{k}={v!r}" for k, v in frontend[f"{part}_options"].items())
-             for part in ("separator", "localizer", "tracker", "selector")
+             for part in ("separator", "localizer", "tracker", "diarizer", "selector")
              if (frontend or {}).get(f"{part}_options")]
     return f" ({'; '.join(parts)})" if parts else ""
 
@@ -488,6 +493,12 @@ def main() -> None:
     ap.add_argument("--tracker", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a Tracker option instead of its default, e.g. measurement_noise_deg=12 (repeatable); the "
                          "one-core real-time factor keeps the defaults")
+    ap.add_argument("--diarizer", action="append", default=[], metavar="NAME=VALUE", type=option,
+                    help="an OnlineDiarizer option instead of its default, e.g. split_moved_deg=None (repeatable); the "
+                         "one-core real-time factor keeps the defaults")
+    ap.add_argument("--walkers", action="store_true",
+                    help="DER on scenes with walking talkers instead of the meetings and factory halls: living rooms "
+                         "(with a TV) where every talker walks, and warehouses (workers often walking)")
     ap.add_argument("--selector", action="append", default=[], metavar="NAME=VALUE", type=option,
                     help="a TargetSelector option instead of its default for every policy, e.g. trigger_window_s=0.8 "
                          "(repeatable; target selection only)")
@@ -503,7 +514,7 @@ def main() -> None:
     args = ap.parse_args()
     frontend = {"separator_options": {"postfilter": True} if args.postfilter else {},
                 "localizer_options": dict(args.localizer), "tracker_options": dict(args.tracker),
-                "selector_options": dict(args.selector)}
+                "selector_options": dict(args.selector), "diarizer_options": dict(args.diarizer)}
     rooms = (args.target_seed, args.min_separation, tuple(args.policy or POLICIES))  # which rooms and policies
     warnings.simplefilter("ignore")
     enc = SpeakerEncoder()
@@ -518,12 +529,10 @@ def main() -> None:
         lines = espeak_voice_report(args.scenes, enc, frontend, *rooms)
         emit(lines + (real_voice_report(args.scenes, enc, frontend, *rooms) if real else []), args.out)
         return
-    lines = ["diarization" + ("" if args.der_only else " and target selection") + " (simulated rooms, espeak-ng voices)"
-             + _settings(frontend), ""]
+    lines = ["diarization" + ("" if args.der_only else " and target selection") + " (simulated rooms, espeak-ng voices"
+             + (", walking talkers" if args.walkers else "") + ")" + _settings(frontend), ""]
     rtfs, delays = [], []
-    for label, rec in (("meeting RT60 0.5", variant("meeting_room", **MEETING)),
-                       ("factory hall", variant("factory_hall", **{"talkers.count": [2, 3], "talkers.walking_prob": 0.0,
-                                                                   "duration_s": 25.0}))):
+    for label, rec in der_scenes(args.walkers):
         ours, base = [], []
         for i in range(args.scenes):
             sc = render_recipe_scene(rec, 11, i)
@@ -551,6 +560,20 @@ def main() -> None:
                  f"embeddings (2 cores): mean {np.mean(rtfs):.2f}, max {np.max(rtfs):.2f}")
     lines.append(one_core_rtf(enc))
     emit(lines, args.out)
+
+
+def der_scenes(walkers: bool = False) -> tuple:
+    """The DER's scene recipes with their labels: meetings and factory halls with static talkers; ``walkers``:
+    living rooms with a TV where every talker walks (the TV's speech is not in the reference, so a TV labelled as a
+    speaker is a false alarm), and warehouses (the recipe's workers, half of them walking)."""
+    if walkers:
+        return (("living room, walking", variant("home_living_room", **{"talkers.count": [2, 3],
+                                                                         "talkers.walking_prob": 1.0,
+                                                                         "duration_s": 25.0})),
+                ("warehouse", variant("warehouse", duration_s=25.0)))
+    return (("meeting RT60 0.5", variant("meeting_room", **MEETING)),
+            ("factory hall", variant("factory_hall", **{"talkers.count": [2, 3], "talkers.walking_prob": 0.0,
+                                                        "duration_s": 25.0})))
 
 
 def one_core_rtf(encoder) -> str:
