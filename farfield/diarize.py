@@ -168,6 +168,11 @@ class OnlineDiarizer:
             enrolled name too) to its end; a talker who walks to where nobody was heard keeps their segment (split
             without that condition, DER on 8 living rooms where everyone walks went 77.6 -> 80.2 %). 10 deg, as the
             target selector's place rules. ``None``: off.
+        dominance_speech_only: the leakage gate (``dominance_db``) compares a stream only with the loudest of
+            the streams whose VAD hears speech (as of the block before), not with a machine's, fan's or conveyor's
+            beam, which can be louder than a talker's all along (a talker alone in a warehouse lost 35 % of their
+            speech to it in one room). Off by default until the target selection has been rerun with it
+            (``benchmarks/EXPERIMENTS.md``, Diarization).
     """
 
     def __init__(self, sample_rate: int, *, embeddings: bool = True, encoder=None, vad: str = "auto",
@@ -176,7 +181,8 @@ class OnlineDiarizer:
                  direction_memory_s: float = 10.0, max_buffer_s: float = 20.0, dominance_db: float = 2.0,
                  detection_hold_s: float | None = 0.1, identify_floor: float = 0.5, identify_margin: float = 0.05,
                  identify_min_s: float = 2.0, identify_place_deg: float | None = 10.0, forget_after_s: float = 1.0,
-                 end_fall_db_s: float | None = 18.0, split_moved_deg: float | None = 10.0) -> None:
+                 end_fall_db_s: float | None = 18.0, split_moved_deg: float | None = 10.0,
+                 dominance_speech_only: bool = False) -> None:
         self.sample_rate = check_sample_rate(sample_rate)
         check_settings("OnlineDiarizer", label_after_s=label_after_s, direction_deg=direction_deg,
                        direction_memory_s=direction_memory_s, max_buffer_s=max_buffer_s, dominance_db=dominance_db,
@@ -209,6 +215,7 @@ class OnlineDiarizer:
         self.identify_min_s = float(identify_min_s)
         self.identify_place_deg = None if identify_place_deg is None else float(identify_place_deg)
         self.split_moved_deg = None if split_moved_deg is None else float(split_moved_deg)
+        self.dominance_speech_only = bool(dominance_speech_only)
         self.speakers: dict[str, _Speaker] = {}
         self.reset()
 
@@ -440,7 +447,8 @@ class OnlineDiarizer:
         # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream
         # is more than ``dominance_db`` below the loudest stream is hearing someone else
         energy = {tid: float(np.mean(chunks[-1][1] ** 2)) for tid, chunks in block.streams.items()}
-        loudest = max(energy.values(), default=0.0)
+        loudest = max((e for tid, e in energy.items() if not self.dominance_speech_only
+                       or (tid in self._tracks and self._tracks[tid].vad.speaking)), default=0.0)
         for tid, chunks in block.streams.items():
             for start, audio in chunks:
                 st = self._tracks.get(tid)

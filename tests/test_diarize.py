@@ -1072,6 +1072,27 @@ def test_a_track_the_localizer_does_not_detect_hears_only_leakage():
     assert tracks_with_speech(detection_hold_s=None) == {1, 2}
 
 
+def test_a_machines_louder_beam_does_not_silence_a_talker_with_dominance_speech_only():
+    """Track 1 is a machine whose beam is 6 dB louder than talker 2's all along (steady, so its VAD never hears
+    speech): by default the leakage gate takes the talker's stream for leakage; compared only with streams that
+    carry speech, the talker's words are found."""
+    rng = np.random.default_rng(5)
+    machine = 0.6 * rng.standard_normal(48000)
+    talker = 1e-4 * rng.standard_normal(48000)
+    talker[16000:32000] += 0.3 * rng.standard_normal(16000)
+
+    def talker_segments(**kw) -> list:
+        d = OnlineDiarizer(16000, embeddings=False, vad="energy", **kw)
+        segs = []
+        for s in range(0, 48000, 1600):
+            segs += d.process(FrontendBlock(rows(s / 16000, (1, 0.0, -20.0), (2, 90.0, -20.0)),
+                                            {1: [(s, machine[s: s + 1600])], 2: [(s, talker[s: s + 1600])]}))[0]
+        return [(round(g.start_s, 2), round(g.end_s, 2)) for g in segs + d.flush(3.0)[0] if g.track_id == 2]
+
+    assert talker_segments() == []
+    assert talker_segments(dominance_speech_only=True) == [(1.0, 2.0)]
+
+
 def _one_track_segments(power_db=lambda t: -20.0, **kw) -> list:
     """Segments of one track, detected until 1.95 s, whose beam carries speech-like noise from 1.0 to 2.5 s (after
     1.95 s: another talker's leakage); ``power_db(t)``: the track rows' power."""
