@@ -439,8 +439,9 @@ class OnlineDiarizer:
         az_now = {}
         for r in block.tracks:
             az_now[r.track_id] = r.azimuth_deg
-            if r.track_id in self._tracks and self._tracks[r.track_id].vad.speaking:
-                self._tracks[r.track_id].directions.append((r.time_s, r.azimuth_deg))
+            st = self._tracks.get(r.track_id)
+            if self.split_moved_deg is not None and st is not None and st.vad.speaking:
+                st.directions.append((r.time_s, r.azimuth_deg))  # kept only for the split rule
             self._last_row_block[r.track_id] = self._block
             if getattr(r, "detected", True):
                 dets = self._detections.setdefault(r.track_id, deque())
@@ -450,7 +451,7 @@ class OnlineDiarizer:
         # leakage gate: a beam also carries the other talkers, attenuated; within a block, a track whose stream
         # is more than ``dominance_db`` below the loudest stream is hearing someone else
         energy = {tid: float(np.mean(chunks[-1][1] ** 2)) for tid, chunks in block.streams.items()}
-        for st in self._tracks.values():
+        for st in self._tracks.values() if self.dominance_speech_only else ():
             if st.vad.speaking:
                 st.spoke_at = self._now_sample
         loudest = max((e for tid, e in energy.items() if not self.dominance_speech_only or self._spoke_lately(tid)),
@@ -543,14 +544,14 @@ class OnlineDiarizer:
         new segment, labelled afresh."""
         sr = self.sample_rate
         now_s, start_s = end_sample / sr, (st.start_sample + st.vad.segment_start) / sr
-        if st.segment_place is None:
-            first = [az for t, az in st.directions if t <= start_s + _SPLIT_PLACE_S]
-            if now_s - start_s < _SPLIT_PLACE_S or not first:
-                return
+        if now_s - start_s < _SPLIT_PLACE_S:
+            return
+        first = [az for t, az in st.directions if t <= start_s + _SPLIT_PLACE_S]
+        if st.segment_place is None and first:
             st.segment_place = mean_azimuth_deg(first)
         while st.directions and st.directions[0][0] < now_s - _SPLIT_RECENT_S:
-            st.directions.popleft()  # only the last half second is needed once the place is known
-        if not st.directions or now_s - start_s < _SPLIT_PLACE_S + _SPLIT_RECENT_S:
+            st.directions.popleft()  # only the last half second is needed after the first second
+        if st.segment_place is None or not st.directions or now_s - start_s < _SPLIT_PLACE_S + _SPLIT_RECENT_S:
             return
         if azimuth_difference_deg(mean_azimuth_deg([az for _, az in st.directions]),
                                   st.segment_place) <= self.split_moved_deg:
