@@ -1164,6 +1164,21 @@ def test_a_segment_is_split_where_its_track_is_handed_to_someone_else():
         OnlineDiarizer(16000, embeddings=False, split_moved_deg=-1)
 
 
+def test_the_split_rule_keeps_half_a_second_of_directions_in_a_long_segment():
+    """20 s of speech without a pause on one track: the split rule holds the last half second of its directions
+    (10 rows a second here), and nothing with the rule off."""
+    rng = np.random.default_rng(6)
+    x = 1e-4 * rng.standard_normal(336000)
+    x[8000:] += 0.3 * rng.standard_normal(328000)
+    for split, most in ((10.0, 6), (None, 0)):
+        d = OnlineDiarizer(16000, embeddings=False, vad="energy", split_moved_deg=split)
+        held = []
+        for s in range(0, x.size, 1600):
+            d.process(FrontendBlock(rows(s / 16000, (1, 0.0, -20.0)), {1: [(s, x[s: s + 1600])]}))
+            held.append(len(d._tracks[1].directions))
+        assert d.speaking_tracks() == {1: "spk1"} and max(held[30:]) <= most and min(held[30:]) >= most - 2
+
+
 def test_vad_split_closes_the_open_segment_and_opens_a_new_one():
     rng = np.random.default_rng(4)
     v = make_vad(16000, "energy")
