@@ -546,9 +546,9 @@ class OnlineDiarizer:
         now_s, start_s = end_sample / sr, (st.start_sample + st.vad.segment_start) / sr
         if now_s - start_s < _SPLIT_PLACE_S:
             return
-        first = [az for t, az in st.directions if t <= start_s + _SPLIT_PLACE_S]
-        if st.segment_place is None and first:
-            st.segment_place = mean_azimuth_deg(first)
+        if st.segment_place is None:
+            first = [az for t, az in st.directions if t <= start_s + _SPLIT_PLACE_S]
+            st.segment_place = mean_azimuth_deg(first) if first else None
         while st.directions and st.directions[0][0] < now_s - _SPLIT_RECENT_S:
             st.directions.popleft()  # only the last half second is needed after the first second
         if st.segment_place is None or not st.directions or now_s - start_s < _SPLIT_PLACE_S + _SPLIT_RECENT_S:
