@@ -107,8 +107,6 @@ class EnergyVAD:
 
     def _is_speech(self, frame: np.ndarray) -> bool:
         p = float(np.mean(frame**2))
-        if p == 0.0 and self._floor > 0.0:  # digital silence (a gated stream) says nothing of a floor once learned
-            return False
         if self._floor == 0.0 or p < self._floor:
             self._floor = max(p, 1e-12)
         else:
