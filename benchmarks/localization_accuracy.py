@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import option  # noqa: E402
+from _report import environment, option  # noqa: E402
 from peers import pra_doa, pra_locate  # noqa: E402
 from scenes import GEOMETRIES, SAMPLE_RATE, make_scene  # noqa: E402
 
@@ -175,6 +175,7 @@ def main() -> None:
          f"{f'{args.lead_in:g} s of noise alone first; ' if args.lead_in else ''}Localizer options: "
          f"{', '.join(f'{k}={v!r}' for k, v in options.items()) or 'defaults'}"
          f"{''.join(f'; Tracker option {k}={v!r}' for k, v in tracker.items())})")
+    emit(environment())
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("\n".join(lines) + "\n")

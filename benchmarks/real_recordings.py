@@ -13,6 +13,7 @@ import soundfile as sf
 import farfield as ff
 from farfield.geometry import azimuth_difference_deg
 from farfield.io import read_audio, summarize_tracks
+from _report import environment
 from scenes import DATA
 
 # channel order that the files' pairwise delays fit (the data README lists the last two mics swapped)
@@ -48,6 +49,7 @@ def main() -> None:
             truth = float(az)
             print(f"{f.name}: true azimuth {az:.1f}, elevation {el:.1f}")
         show(f"  {f.stem[:44]} (circle)", ff.localize(y.T, sr, arr), truth)
+    print(environment())
 
 
 if __name__ == "__main__":
