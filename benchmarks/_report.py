@@ -9,8 +9,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-# the packages whose versions a result depends on: the same code gave DER 3.6 / 33.7 % (meetings / factory halls)
-# with numpy 2.4.6, scipy 1.17.1, numba 0.68.1 where the files of 2026-12-07 morning say 4.2 / 38.6 %
+# the packages whose versions a result depends on (the same code's figures moved with them: EXPERIMENTS.md, Diarization)
 _PACKAGES = ("numpy", "scipy", "numba", "pyroomacoustics", "torch", "silero-vad", "resemblyzer", "soxr")
 
 
