@@ -41,7 +41,7 @@ import numpy as np
 
 from ._validate import check_sample_rate, check_settings
 from .geometry import azimuth_difference_deg, mean_azimuth_deg
-from .vad import make_vad
+from .vad import NoiseFloor, frame_powers, make_vad
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,8 @@ _PLACE_COSINE_SCALE = 0.05  # ... each weighted by exp((its cosine - the best on
 _PLACE_RECENT_S = 20.0  # ... and by exp(-its age / this): a person who moved speaks from their new place
 _SPLIT_PLACE_S = 1.0  # a segment's place: the mean of its track's directions over its first second
 _SPLIT_RECENT_S = 0.5  # ... against their mean over the last half second (the selector's place rules, the same)
+_ROOM_FLOOR_FRAME_S = 0.02  # the room's noise floor: from the power of frames this long of the streams' ungated audio
+_ROOM_FLOOR_RISE_DB_S = 3.0  # ... rising at most this fast (as the energy VAD's own floor)
 _SPOKE_LATELY_S = 5.0  # dominance_speech_only: a stream whose VAD heard speech this recently can mask the others
 
 
@@ -119,7 +121,9 @@ class OnlineDiarizer:
         sample_rate: Hz of the streams.
         embeddings: use speaker embeddings (needs torch + resemblyzer); ``False``: one speaker per track.
         encoder: a :class:`~farfield.embed.SpeakerEncoder` to share (created on first use otherwise).
-        vad: ``"auto"``, ``"silero"`` or ``"energy"`` (per track).
+        vad: ``"auto"``, ``"silero"`` or ``"energy"`` (per track). A new track's energy VAD starts its noise floor
+            at the room's, the quietest the streams' ungated audio has been (a track is born on speech, so its
+            own first frames are no floor, and the leakage gate may silence every pause it has).
         label_after_s: label a segment once it has lasted this long.
         threshold: minimum combined score (cosine + bonuses) to reuse a speaker label.
         enrolled_threshold: minimum cosine for an enrolled person's name.
@@ -234,6 +238,9 @@ class OnlineDiarizer:
         """Forget tracks and learned (not enrolled) speakers."""
         self.speakers = {k: v for k, v in self.speakers.items() if v.enrolled}
         self._tracks: dict[int, _TrackState] = {}
+        # the quietest the streams have been (mean-square power of short frames): a new track's energy VAD starts
+        # its noise floor here, since a track is born on speech and its own first frames are no floor
+        self._room_floor = NoiseFloor(_ROOM_FLOOR_RISE_DB_S)
         self._n_new = 0
         self._block = 0
         self._last_row_block: dict[int, int] = {}
@@ -456,12 +463,14 @@ class OnlineDiarizer:
                 st.spoke_at = self._now_sample
         loudest = max((e for tid, e in energy.items() if not self.dominance_speech_only or self._spoke_lately(tid)),
                       default=0.0)
+        quietest, block_s = np.inf, 0.0  # of this block's ungated audio: the room's floor
         for tid, chunks in block.streams.items():
             for start, audio in chunks:
                 st = self._tracks.get(tid)
                 if st is None:
                     st = self._tracks[tid] = _TrackState(start, make_vad(sr, self.vad_kind),
                                                          deque(), start)
+                    st.vad.seed_floor(self._room_floor.power)
                 if tid in az_now:
                     st.azimuth_deg = az_now[tid]
                 before = st.start_sample + st.vad.samples_fed
@@ -480,6 +489,10 @@ class OnlineDiarizer:
                 if (self._block - self._last_row_block.get(tid, -10) > 1 or undetected
                         or energy[tid] < loudest * self._dominance):
                     x = np.zeros_like(x)  # the localizer does not hear this track now, or its beam holds leakage
+                else:
+                    powers = frame_powers(x, int(round(_ROOM_FLOOR_FRAME_S * sr)))
+                    quietest = min(quietest, float(np.min(powers[powers > 0], initial=np.inf)))
+                    block_s = max(block_s, x.size / sr)
                 self._keep_audio(st, x)
                 was_open = st.vad.speaking
                 closed = st.vad.process(x)
@@ -508,6 +521,8 @@ class OnlineDiarizer:
                             self.label_delays_s.append((end_sample - ga) / sr)
                             events.append(Event(ga / sr, "speech_start", st.speaker, tid,
                                                 {"labelled_at_s": round(end_sample / sr, 3)}))
+        if np.isfinite(quietest):
+            self._room_floor.update(quietest, block_s)
         self._forget_dead_tracks(block, segments, events)
         self._block += 1
         return segments, events

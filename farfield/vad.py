@@ -16,8 +16,40 @@ import math
 import numpy as np
 
 
+class NoiseFloor:
+    """A running noise floor (mean-square power): it follows any lower power at once and rises at most
+    ``rise_db_s`` dB per second. Exact zeros (digital silence: a gap in a stream, or a block a leakage gate
+    silenced) say nothing of the room and leave it as it is. ``power`` is 0.0 until something has been heard."""
+
+    def __init__(self, rise_db_s: float) -> None:
+        self.rise_db_s = float(rise_db_s)
+        self.power = 0.0
+
+    def update(self, power: float, seconds: float) -> float:
+        """Take in the power of ``seconds`` of sound; returns the floor."""
+        if power > 0.0:
+            if self.power == 0.0 or power < self.power:
+                self.power = max(float(power), 1e-12)
+            else:
+                self.power *= 10 ** (self.rise_db_s * seconds / 10)
+        return self.power
+
+    def seed(self, power: float) -> None:
+        """Lower the floor to ``power`` (or start it there when nothing was heard yet)."""
+        if power > 0.0 and (self.power == 0.0 or power < self.power):
+            self.power = float(power)
+
+
+def frame_powers(x: np.ndarray, frame: int) -> np.ndarray:
+    """Mean-square power of each whole ``frame``-sample frame of ``x`` (of all of ``x`` when it is shorter)."""
+    n = x.size // frame
+    if n == 0:
+        return np.array([float(np.mean(x**2))]) if x.size else np.zeros(0)
+    return np.mean(x[: n * frame].reshape(n, frame) ** 2, axis=1)
+
+
 class EnergyVAD:
-    """Frame energy against a tracked noise floor.
+    """Frame energy against a tracked noise floor (:class:`NoiseFloor`).
 
     Args:
         sample_rate: Hz.
@@ -37,7 +69,7 @@ class EnergyVAD:
         self.threshold = 10 ** (threshold_db / 10)
         self.hang = int(math.ceil(hangover_s * 1000 / frame_ms))
         self.min_frames = int(math.ceil(min_speech_s * 1000 / frame_ms))
-        self.rise = 10 ** (floor_rise_db_s * frame_ms / 1000 / 10)
+        self.floor_rise_db_s = float(floor_rise_db_s)
         self.min_power = 10 ** (min_level_dbfs / 10)
         self.reset()
 
@@ -48,7 +80,7 @@ class EnergyVAD:
 
     def reset(self) -> None:
         self._buf = np.zeros(0)
-        self._floor = 0.0
+        self.floor = NoiseFloor(self.floor_rise_db_s)
         self._pos = 0  # stream sample of the next frame
         self._start: int | None = None
         self._last_speech = 0
@@ -105,13 +137,16 @@ class EnergyVAD:
         self._start, self._since = at, max(1, (self._pos - at) // self.frame)
         return out
 
+    def seed_floor(self, power: float) -> None:
+        """Start the noise floor at ``power`` (mean square, as of a frame) unless the stream has shown a lower one.
+        A stream that starts on speech (a track is born on it) would otherwise take the speech for its floor, and
+        a stream that a leakage gate silences between words may never show it the room's noise."""
+        self.floor.seed(power)
+
     def _is_speech(self, frame: np.ndarray) -> bool:
         p = float(np.mean(frame**2))
-        if self._floor == 0.0 or p < self._floor:
-            self._floor = max(p, 1e-12)
-        else:
-            self._floor *= self.rise
-        return p > self.min_power and p > self.threshold * self._floor
+        floor = self.floor.update(p, frame.size / self.sample_rate)
+        return p > self.min_power and p > self.threshold * floor
 
     def flush(self) -> list[tuple[int, int]]:
         """Close an open segment at the end of the stream."""

@@ -1093,6 +1093,53 @@ def test_a_machines_louder_beam_does_not_silence_a_talker_with_dominance_speech_
     assert talker_segments(dominance_speech_only=True) == [(1.0, 2.0)]
 
 
+def _bursts(rng, n: int, first: int, last: int) -> np.ndarray:
+    """Speech-like bursts (0.2 s on, 0.1 s off) of white noise at -10 dBFS from sample ``first`` to ``last``."""
+    on = (np.arange(n) % 4800 < 3200) & (np.arange(n) >= first) & (np.arange(n) < last)
+    return 0.3 * rng.standard_normal(n) * on
+
+
+def _energy_segments(beams: dict, at, n: int) -> list:
+    """Segments of an energy-VAD diarizer without embeddings fed ``beams`` ``{track: (samples,)}`` in 0.1 s blocks;
+    ``at(sample) -> (rows, streaming)``: the ``(track, azimuth, power_db)`` rows of the block that starts there,
+    and the tracks that have a stream in it."""
+    d = OnlineDiarizer(16000, embeddings=False, vad="energy")
+    segs = []
+    for s in range(0, n, 1600):
+        spec, streaming = at(s)
+        streams = {k: [(s, beams[k][s: s + 1600])] for k in streaming}
+        segs += d.process(FrontendBlock(rows(s / 16000, *spec), streams))[0]
+    return segs + d.flush(n / 16000)[0]
+
+
+def test_a_beam_that_holds_another_talkers_leakage_gets_no_segment():
+    """Talker 1 speaks in bursts over a quiet room; track 2's beam holds the same bursts 6 dB lower (its
+    sidelobe) over its own quiet floor: the leakage gate gives only track 1 speech (the energy VAD of track 2
+    keeps its floor through the gated blocks, so its room noise between them is not speech)."""
+    rng = np.random.default_rng(7)
+    voice = _bursts(rng, 48000, 16000, 40000)
+    beams = {1: voice + 1e-3 * rng.standard_normal(48000), 2: 0.5 * voice + 1e-3 * rng.standard_normal(48000)}
+    segs = _energy_segments(beams, lambda s: ([(1, 0.0, -20.0), (2, 90.0, -20.0)], (1, 2)), 48000)
+    assert {g.track_id for g in segs} == {1}
+    assert min(g.start_s for g in segs) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_track_born_on_speech_gets_its_energy_vad_floor_from_the_room():
+    """Track 2 is born at 1 s on a talker's first word, and the localizer loses it between words (its pauses
+    reach the VAD as zeros): its own first frames are speech, so its floor comes from the quietest the other
+    streams were (track 1, a beam of the room's noise since 0 s), and its words are found from the first."""
+    rng = np.random.default_rng(8)
+    n = 48000
+    voice = _bursts(rng, n, 16000, 40000)
+    beams = {1: 1e-3 * rng.standard_normal(n), 2: voice + 1e-3 * rng.standard_normal(n)}
+    segs = _energy_segments(beams, lambda s: ([(1, 0.0, -20.0)] + ([(2, 90.0, -20.0)] if voice[s] != 0 else []),
+                                              (1, 2) if s >= 16000 else (1,)), n)
+    mine = [g for g in segs if g.track_id == 2]
+    assert mine and min(g.start_s for g in mine) == pytest.approx(1.0, abs=0.05)
+    assert max(g.end_s for g in mine) == pytest.approx(2.4, abs=0.1)
+    assert not [g for g in segs if g.track_id == 1]
+
+
 def _one_track_segments(power_db=lambda t: -20.0, **kw) -> list:
     """Segments of one track, detected until 1.95 s, whose beam carries speech-like noise from 1.0 to 2.5 s (after
     1.95 s: another talker's leakage); ``power_db(t)``: the track rows' power."""

@@ -301,6 +301,38 @@ def test_energy_vad_blockwise_equals_offline(rng):
         EnergyVAD(16000).process(np.array([np.nan]))
 
 
+def test_energy_vad_keeps_its_noise_floor_through_digital_silence(rng):
+    """A stream gated to zeros for a while (the diarizer's leakage gate) and then back to its room noise at
+    -60 dBFS: the noise is not taken for speech, since the zeros say nothing of the floor."""
+    x = 1e-3 * rng.standard_normal(48000)
+    x[16000:24000] = 0.0
+    assert EnergyVAD(16000).process(x) + EnergyVAD(16000).flush() == []
+    y = x.copy()
+    y[:8000] = 0.0  # a stream that starts in digital silence (a device's first buffers) learns from its first sound
+    assert EnergyVAD(16000).process(y) + EnergyVAD(16000).flush() == []
+    x[32000:40000] += 0.3 * rng.standard_normal(8000)
+    (seg,) = EnergyVAD(16000).process(x)
+    assert abs(seg[0] - 32000) <= 320
+
+
+def test_energy_vad_seeded_floor_hears_a_stream_that_starts_on_speech(rng):
+    """A stream that starts on speech whose pauses are silenced (a track born on a talker, gated between
+    words): on its own the VAD takes the speech for its floor and finds nothing; seeded with the room's floor
+    it finds every burst from its start. A seed above what the stream shows is not taken."""
+    x = np.zeros(32000)
+    for a in range(0, 24000, 4800):
+        x[a: a + 3200] = 0.3 * rng.standard_normal(3200)
+    assert EnergyVAD(16000).process(x) + EnergyVAD(16000).flush() == []
+    v = EnergyVAD(16000)
+    v.seed_floor(1e-6)
+    segs = v.process(x) + v.flush()
+    assert segs == [(0, 22400)]  # the bursts, 0.1 s apart, joined by the hangover
+    v = EnergyVAD(16000)
+    v.process(1e-3 * rng.standard_normal(1600))
+    v.seed_floor(1.0)
+    assert v.floor.power < 1e-5
+
+
 def test_pipecat_processor_frames():
     pytest.importorskip("pipecat")
     from pipecat.frames.frames import InputAudioRawFrame, UserAudioRawFrame
