@@ -556,7 +556,8 @@ def main() -> None:
             lines += real_voice_report(args.scenes, enc, frontend, *rooms)
     lines.append("")
     lines.append(f"label delay (speech start -> label): mean {np.mean(delays):.2f} s, 90th percentile "
-                 f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with Silero VAD and "
+                 f"{np.percentile(delays, 90):.2f} s; real-time factor of the whole chain with "
+                 f"{'the energy' if frontend.get('diarizer_options', {}).get('vad') == 'energy' else 'Silero'} VAD and "
                  f"embeddings (2 cores): mean {np.mean(rtfs):.2f}, max {np.max(rtfs):.2f}")
     lines.append(one_core_rtf(enc))
     emit(lines, args.out)
