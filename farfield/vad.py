@@ -22,6 +22,8 @@ class NoiseFloor:
     silenced) say nothing of the room and leave it as it is. ``power`` is 0.0 until something has been heard."""
 
     def __init__(self, rise_db_s: float) -> None:
+        if not math.isfinite(rise_db_s) or rise_db_s < 0:
+            raise ValueError(f"noise floor rise must be finite and >= 0 dB/s, got {rise_db_s}")
         self.rise_db_s = float(rise_db_s)
         self.power = 0.0
 
@@ -35,7 +37,9 @@ class NoiseFloor:
         return self.power
 
     def seed(self, power: float) -> None:
-        """Lower the floor to ``power`` (or start it there when nothing was heard yet)."""
+        """Lower the floor to ``power`` (or start it there when nothing was heard yet); 0 changes nothing."""
+        if not math.isfinite(power) or power < 0:
+            raise ValueError(f"noise floor power must be a finite mean square >= 0, got {power}")
         if power > 0.0 and (self.power == 0.0 or power < self.power):
             self.power = float(power)
 

@@ -331,6 +331,11 @@ def test_energy_vad_seeded_floor_hears_a_stream_that_starts_on_speech(rng):
     v.process(1e-3 * rng.standard_normal(1600))
     v.seed_floor(1.0)
     assert v.floor.power < 1e-5
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="noise floor power"):
+            v.seed_floor(bad)
+    with pytest.raises(ValueError, match="noise floor rise"):
+        EnergyVAD(16000, floor_rise_db_s=-3.0)
 
 
 def test_pipecat_processor_frames():
