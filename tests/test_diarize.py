@@ -1340,6 +1340,38 @@ def test_enrollment_names_a_known_voice():
     assert labels == ["alice", "bob", "alice"]
 
 
+class _StubEncoder:
+    """Embeddings without a network: the enrolment (``ENROLMENT`` samples long) gets ``e0``, any other audio a
+    vector at cosine ``cos`` to it."""
+
+    ENROLMENT = 48001
+
+    def __init__(self, cos: float) -> None:
+        basis = np.eye(256, dtype=np.float32)
+        self.e0 = basis[0]
+        self.v = (cos * basis[0] + np.sqrt(1 - cos**2) * basis[1]).astype(np.float32)
+
+    def embed(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return self.e0 if audio.size == self.ENROLMENT else self.v
+
+
+@pytest.mark.parametrize("cos, threshold, named", [(0.72, None, False), (0.72, 0.7, True), (0.78, None, True)])
+def test_a_segment_names_an_enrolled_person_on_its_own_only_above_the_enrolled_threshold(cos, threshold, named):
+    """One track, one voice, nobody to compare it with: its segment gets the enrolled name only when its cosine to
+    the enrolment reaches ``enrolled_threshold`` (0.75 by default: a segment at 0.72 is not named, though it was at
+    the 0.7 of before)."""
+    rng = np.random.default_rng(3)
+    options = {} if threshold is None else {"enrolled_threshold": threshold}
+    d = OnlineDiarizer(16000, vad="energy", encoder=_StubEncoder(cos), **options)
+    d.enroll("alice", rng.standard_normal(_StubEncoder.ENROLMENT), 16000)
+    x = np.concatenate([1e-4 * rng.standard_normal(8000), 0.3 * rng.standard_normal(24000),
+                        1e-4 * rng.standard_normal(16000)])
+    segs = []
+    for s in range(0, x.size, 1600):
+        segs += d.process(FrontendBlock(rows(s / 16000, (1, 0.0, -20.0)), {1: [(s, x[s: s + 1600])]}))[0]
+    assert len(segs) == 1 and (segs[0].speaker == "alice") == named
+
+
 def _play_turns(d: OnlineDiarizer, turns: list, rng) -> tuple[list, list, list]:
     """Feed ``d`` turns ``(voice, track_id)`` of 2 s of speech and 1 s of quiet on tracks 1 (0 deg) and 2 (120 deg),
     both beams running all along. Returns (segments, events, per block: (turn, speaking_tracks(), whether a
