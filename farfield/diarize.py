@@ -41,7 +41,7 @@ import numpy as np
 
 from ._validate import check_sample_rate, check_settings
 from .geometry import azimuth_difference_deg, mean_azimuth_deg
-from .vad import NoiseFloor, frame_powers, make_vad
+from .vad import FLOOR_RISE_DB_S, NoiseFloor, frame_powers, make_vad
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ _PLACE_RECENT_S = 20.0  # ... and by exp(-its age / this): a person who moved sp
 _SPLIT_PLACE_S = 1.0  # a segment's place: the mean of its track's directions over its first second
 _SPLIT_RECENT_S = 0.5  # ... against their mean over the last half second (the selector's place rules, the same)
 _ROOM_FLOOR_FRAME_S = 0.02  # the room's noise floor: from the power of frames this long of the streams' ungated audio
-_ROOM_FLOOR_RISE_DB_S = 3.0  # ... rising at most this fast (as the energy VAD's own floor)
+#   (rising at most FLOOR_RISE_DB_S, as the energy VAD's own floor)
 _SPOKE_LATELY_S = 5.0  # dominance_speech_only: a stream whose VAD heard speech this recently can mask the others
 
 
@@ -247,7 +247,7 @@ class OnlineDiarizer:
         self._tracks: dict[int, _TrackState] = {}
         # the quietest the streams have been (mean-square power of short frames): a new track's energy VAD starts
         # its noise floor here, since a track is born on speech and its own first frames are no floor
-        self._room_floor = NoiseFloor(_ROOM_FLOOR_RISE_DB_S)
+        self._room_floor = NoiseFloor(FLOOR_RISE_DB_S)
         self._n_new = 0
         self._block = 0
         self._last_row_block: dict[int, int] = {}

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+FLOOR_RISE_DB_S = 3.0  # how fast a noise floor may rise unless told otherwise, dB per second
+
 
 class NoiseFloor:
     """A running noise floor (mean-square power): it follows any lower power at once and rises at most
@@ -66,7 +68,7 @@ class EnergyVAD:
     """
 
     def __init__(self, sample_rate: int, *, frame_ms: float = 20.0, threshold_db: float = 9.0,
-                 hangover_s: float = 0.3, min_speech_s: float = 0.15, floor_rise_db_s: float = 3.0,
+                 hangover_s: float = 0.3, min_speech_s: float = 0.15, floor_rise_db_s: float = FLOOR_RISE_DB_S,
                  min_level_dbfs: float = -70.0) -> None:
         self.sample_rate = int(sample_rate)
         self.frame = int(round(sample_rate * frame_ms / 1000))
