@@ -336,6 +336,28 @@ class SelectorTrace:
                                    target_segments=target_segments(res.segments, events, end_s))
 
 
+def policy_setup(scene, policy: str, selector: dict, min_separation_deg: float,
+                 end_s: float) -> tuple[dict, str, list]:
+    """How the benchmark runs ``policy`` on ``scene`` (``end_s`` long): the :class:`TargetSelector` options
+    (``selector`` and the policy's own), the addressee it is scored against, and the cues it is given."""
+    kw = dict(selector)
+    addressee = nearest_talker(scene) if policy == "nearest" else "talker1"
+    if policy == "sector":
+        # as wide as the recipe's least spacing of sources: aimed at talker1, it holds nobody else
+        kw["sector"] = sector_on(scene, min_separation_deg)
+    cues = trigger_times(scene, "talker1") if policy in CUED else []
+    if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word (not a turn that
+        # starts too near the end of the scene for its wake word to finish)
+        cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
+    if policy == "gaze":  # the trigger's cues, each saying where talker1 is (a camera that sees them; the front
+        # end turns the direction into where a linear array hears them)
+        az, el = source_directions(scene)["talker1"]
+        cues = [Cue(c, direction_deg=az, elevation_deg=el) for c in cues]
+    if policy in CUED:
+        kw["require_trigger"] = True
+    return kw, addressee, cues
+
+
 def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str | None = None,
                      frontend: dict | None = None, policies: tuple[str, ...] = POLICIES):
     """Every policy on scenes ``0..n_scenes-1`` of ``rec``: per policy, a list of :func:`score_target` tuples for
@@ -355,25 +377,11 @@ def target_selection(rec, seed: int, n_scenes: int, enc, enrolment, speech: str 
         linear.append(sc.array.is_linear)
         trace = shared = None
         for policy in stats:
-            kw = dict(selector)
-            addressee = nearest_talker(sc) if policy == "nearest" else "talker1"
-            if policy == "sector":
-                # as wide as the recipe's least spacing of sources: aimed at talker1, it holds nobody else
-                kw["sector"] = sector_on(sc, rec.spec["talkers"]["min_separation_deg"])
-            cues = trigger_times(sc, "talker1") if policy in CUED else []
+            kw, addressee, cues = policy_setup(sc, policy, selector, rec.spec["talkers"]["min_separation_deg"],
+                                               sc.mix.shape[1] / sc.sample_rate)
             if policy == "trigger" and not cues:
                 print(f"target {i}: no turn of talker1 is clear of other onsets: no cue, the trigger and wake word "
                       f"choose nobody", flush=True)
-            if policy == "wake word":  # the same clear turns, each opened by a WAKE_WORD_S wake word (not a turn
-                # that starts too near the end of the scene for its wake word to finish)
-                end_s = sc.mix.shape[1] / sc.sample_rate
-                cues = [(c + 0.3, c + 0.3 + WAKE_WORD_S) for c in cues if c + 0.3 + WAKE_WORD_S <= end_s]
-            if policy == "gaze":  # the trigger's cues, each saying where talker1 is (a camera that sees them; the
-                # front end turns the direction into where a linear array hears them)
-                az, el = source_directions(sc)["talker1"]
-                cues = [Cue(c, direction_deg=az, elevation_deg=el) for c in cues]
-            if policy in CUED:
-                kw["require_trigger"] = True
             if policy == "enrolled":
                 dia = OnlineDiarizer(sc.sample_rate, encoder=enc, **diarizer)
                 dia.enroll("addressee", enrolment(sc), sc.sample_rate)

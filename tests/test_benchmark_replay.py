@@ -55,3 +55,35 @@ def test_replayed_selectors_match_separate_runs(scene):
             [e for e in live.events if e.type == "target_changed"]
         locked += bool(cues and live.target_segments)
     assert locked == 3  # each cue took a lock: the comparison is not between empty results
+
+
+def test_target_breakdown_puts_each_second_of_target_time_in_one_place():
+    """``benchmarks/target_replay.py``'s breakdown of a policy's target time, on a hand-made result."""
+    from types import SimpleNamespace
+
+    from target_replay import breakdown
+
+    from farfield.diarize import SpeakerSegment
+    from farfield.sim.render import Segment
+    from farfield.track import TrackRow
+
+    # (time, name, kind, x, y, z, azimuth, elevation, distance), as the simulator lists them
+    positions = [(0.0, "talker1", "talker", 0, 0, 0, 0.0, 0.0, 1.0),
+                 (0.0, "talker2", "talker", 0, 0, 0, 90.0, 0.0, 2.0),
+                 (0.0, "playback_tv1", "playback", 0, 0, 0, 200.0, 0.0, 3.0)]
+    scene = SimpleNamespace(array=load_array("respeaker-6mic-hat"), positions=positions,
+                            segments=[Segment("talker1", 1.0, 2.0), Segment("talker2", 3.0, 1.0),
+                                      Segment("talker1", 6.0, 1.0)])
+    rows = [TrackRow(t, tid, az, 0.0, -30.0) for t in np.arange(0.0, 8.0, 0.032)
+            for tid, az in ((1, 2.0), (2, 88.0), (3, 201.0), (4, 140.0))]
+    target = [SpeakerSegment("addressee", 1.0, 3.5, 1),  # 2 s right, then 0.5 s while talker2 speaks
+              SpeakerSegment("x", 4.0, 4.5, 2), SpeakerSegment("x", 5.0, 5.2, 3), SpeakerSegment("x", 5.2, 5.5, 4),
+              SpeakerSegment("addressee", 5.8, 6.5, 1)]  # 0.2 s before their words with nobody speaking, 0.5 s right
+    got = breakdown(scene, SimpleNamespace(target_segments=target, tracks=rows), "talker1")
+    want = {"right: the addressee while they speak": 2.5, "their track, silent, while others speak": 0.5,
+            "their track, silent, nobody else speaks": 0.2, "another talker's track": 0.5, "the TV's track": 0.2,
+            "a track over 20 deg from every source": 0.3}
+    assert set(got) == set(want)
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=0.011), k
+    assert sum(got.values()) == pytest.approx(sum(g.end_s - g.start_s for g in target))
