@@ -224,15 +224,11 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
         if g.end_s <= after_s:
             continue
         g = dataclasses.replace(g, start_s=max(g.start_s, after_s))
-        az = [r.azimuth_deg for r in res.tracks
-              if r.track_id == g.track_id and g.start_s - 0.5 <= r.time_s <= g.end_s + 0.5]
         total += g.end_s - g.start_s
         total_c += g.end_s - g.start_s - _overlap(g.start_s, g.end_s, collars)
-        if not az:
-            continue
-        mean = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(az))))))
-        who = min(sources, key=lambda n: dist(mean, sources[n]))
-        if dist(mean, sources[who]) > WHO_DEG:
+        mean = track_azimuth(res, g)
+        who = None if mean is None else nearest_source(sources, dist, mean)
+        if who is None:
             continue
         if who == addressee:
             heard = _overlap(g.start_s, g.end_s, spoken)
@@ -243,6 +239,21 @@ def score_target(scene, res, addressee: str, after_s: float = 0.0) -> tuple[floa
         elif who.startswith("playback"):
             tv += g.end_s - g.start_s
     return right, tv, total, sum(b - a for a, b in spoken), on_track, right_c, total_c
+
+
+def track_azimuth(res, segment) -> float | None:
+    """Mean azimuth (deg) of ``segment``'s track over the segment and 0.5 s either side; ``None`` when the track has
+    no rows then."""
+    az = [r.azimuth_deg for r in res.tracks
+          if r.track_id == segment.track_id and segment.start_s - 0.5 <= r.time_s <= segment.end_s + 0.5]
+    return float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(az)))))) if az else None
+
+
+def nearest_source(sources: dict[str, float], dist, azimuth_deg: float) -> str | None:
+    """The source of ``sources`` (:func:`source_azimuths`) nearest ``azimuth_deg`` by ``dist``
+    (:func:`folded_distance`), or ``None`` when none is within WHO_DEG."""
+    who = min(sources, key=lambda n: dist(azimuth_deg, sources[n]))
+    return who if dist(azimuth_deg, sources[who]) <= WHO_DEG else None
 
 
 def target_recipe(min_separation_deg: float | None = None):

@@ -35,7 +35,8 @@ import numpy as np
 
 from _report import emit, environment, option
 from diarization import (POLICIES, PLAYBACK_MIN_S, WHO_DEG, SelectorTrace, _overlap, _own_voice, folded_distance,
-                         held_out_voice, policy_setup, score_target, source_azimuths, target_recipe, target_report)
+                         held_out_voice, nearest_source, policy_setup, score_target, source_azimuths, target_recipe,
+                         target_report, track_azimuth)
 from scenes import DATA, real_voice_bank
 
 import farfield
@@ -112,14 +113,12 @@ def breakdown(scene, res, addressee: str) -> collections.Counter:
     out: collections.Counter = collections.Counter()
     for g in res.target_segments:
         length = g.end_s - g.start_s
-        az = [r.azimuth_deg for r in res.tracks
-              if r.track_id == g.track_id and g.start_s - 0.5 <= r.time_s <= g.end_s + 0.5]
-        if not az:
+        mean = track_azimuth(res, g)
+        if mean is None:
             out["a track with no rows"] += length
             continue
-        mean = float(np.degrees(np.angle(np.mean(np.exp(1j * np.radians(az))))))
-        who = min(sources, key=lambda n: dist(mean, sources[n]))
-        if dist(mean, sources[who]) > WHO_DEG:
+        who = nearest_source(sources, dist, mean)
+        if who is None:
             out[f"a track over {WHO_DEG:.0f} deg from every source"] += length
         elif who.startswith("playback"):
             out["the TV's track"] += length
