@@ -132,20 +132,21 @@ class TargetSelector:
       the tracker stamp an onset 0.1-0.4 s late), not to one that starts later: someone who answers the person after the
       wake word did not say it (0.2 s instead of the cue's 1.5 s window: 85.5 -> 91.4 % of the wake word's target time
       right on the benchmark's rooms, 88.4 -> 97.6 % on held-out ones). ``require_trigger=True`` (a wake-word device):
-      nobody is the target outside a lock. The cue's 1.5 s window keeps a voice that only starts later (phantom tracks
-      on a wall reflection of the TV, other talkers) from taking a lock whose addressee the tracker missed; where cues
-      come just before speech, a shorter one keeps out more of them (0.8 s: 84.9 -> 87.7 % of the trigger's target time
-      right on the benchmark's rooms, whose cues come 0.3 s before the addressee speaks), but then nobody who starts
-      later than about half a second after the cue is locked on. After a cue (not a wake word), for ``trigger_settle_s``
-      after the lock is taken, a louder voice that answers the cue as well (same rules) takes it over: a reflection's
-      track is sometimes born a moment before the addressee's own, and it is quieter (a talker who answers later and
-      louder is someone else: hence half a second). Not a track the tracker reported in more than 60 % of the updates of
-      the seconds before the cue (a time constant of 5 s), though: a TV that the diarizer had not heard for a moment.
-      ``trigger_settle_s=0`` turns it off. A cue may say where it saw the person, ``trigger(time_s, direction_deg=az)``
-      (a camera's face direction, in the array's azimuth): then only a track within ``cue_width_deg`` of that direction
-      can take the lock, settling moves it only to a track nearer that direction, whoever else starts speaking, and the
-      locked track is the target only while it speaks (its direction now) within ``cue_hold_deg`` of that direction,
-      instead of where it spoke first.
+      nobody is the target outside a lock; the target ends when the lock times out, not ``keep_s`` later (the tracker
+      may give the silent track to someone else, such as a TV, meanwhile). The cue's 1.5 s window keeps a voice that
+      only starts later (phantom tracks on a wall reflection of the TV, other talkers) from taking a lock whose
+      addressee the tracker missed; where cues come just before speech, a shorter one keeps out more of them (0.8 s:
+      84.9 -> 87.7 % of the trigger's target time right on the benchmark's rooms, whose cues come 0.3 s before the
+      addressee speaks), but then nobody who starts later than about half a second after the cue is locked on. After a
+      cue (not a wake word), for ``trigger_settle_s`` after the lock is taken, a louder voice that answers the cue as
+      well (same rules) takes it over: a reflection's track is sometimes born a moment before the addressee's own, and
+      it is quieter (a talker who answers later and louder is someone else: hence half a second). Not a track the
+      tracker reported in more than 60 % of the updates of the seconds before the cue (a time constant of 5 s), though:
+      a TV that the diarizer had not heard for a moment. ``trigger_settle_s=0`` turns it off. A cue may say where it saw
+      the person, ``trigger(time_s, direction_deg=az)`` (a camera's face direction, in the array's azimuth): then only a
+      track within ``cue_width_deg`` of that direction can take the lock, settling moves it only to a track nearer that
+      direction, whoever else starts speaking, and the locked track is the target only while it speaks (its direction
+      now) within ``cue_hold_deg`` of that direction, instead of where it spoke first.
 
     ``startup_s`` (default 5 s, when the playback rules start judging): for this long after the first update, nobody
     becomes the target by level alone (``nearest``, or no policy), only by a selective policy or a lock: a voice
@@ -446,6 +447,8 @@ class TargetSelector:
             if self._locked_track in cands:
                 self._locked_last_s = time_s
             elif time_s - self._locked_last_s > self.lock_timeout_s:
+                if self.require_trigger and self._target_track == self._locked_track:
+                    self._set(None, time_s)  # nobody is the target outside a lock: not for keep_s more either
                 self._locked_track = None
             if self._locked_track in self.playback_tracks:
                 self._locked_track = None  # locked on what turned out to be a TV
