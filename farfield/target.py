@@ -157,8 +157,9 @@ class TargetSelector:
 
     ``exclusive`` (default): when a selective policy is given (``enrolled``, ``sector``, ``require_trigger``, or
     a lock is held), only talkers who meet one of them can be the target; while none of them talks there is no
-    target (after ``keep_s``), rather than whoever else is talking. When the target's track speaks with a label
-    that does not qualify (the tracker handed it to someone else nearby), the target goes at once. With
+    target (after ``keep_s``), rather than whoever else is talking. When the target's track speaks and does not
+    qualify (another label, outside the sector or away from its most central talker: the tracker handed it to someone
+    else nearby, or to a TV), the target goes at once, not after ``keep_s``. With
     ``nearest`` alone, only the nearest talker heard in the last ``nearest_memory_s`` (or a track within 20 deg of
     where they were) can be the target: a farther person speaking in between is a bystander. ``exclusive=False``:
     the policies only rank.
@@ -389,11 +390,9 @@ class TargetSelector:
         elif self.exclusive and (self.enrolled or self.sector is not None or self.require_trigger):
             cands = {t: r for t, r in cands.items() if self._qualifies(t, r)}
             gone = self._target_track in by_id and self._target_track not in cands
-            if gone and (self._speaking.get(self._target_track) is not None
-                         or (self._target_track in self._speaking and self._off_central(self._target_track,
-                                                                                        by_id[self._target_track]))):
-                # the target's track now carries someone else's voice, or speaks away from the sector's most
-                # central talker: not a pause
+            if gone and self._target_track in self._speaking:
+                # the target's track speaks and does not qualify (someone else's voice, outside the sector, away from
+                # its most central talker): not a pause
                 self._set(None, time_s)
         elif self.exclusive and self.nearest and self._nearest is not None:
             tid, az = self._nearest

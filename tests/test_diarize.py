@@ -286,6 +286,21 @@ def test_sector_and_enrolled_policies_beat_loudness():
     assert sel.target == "b"
 
 
+def test_exclusive_target_goes_at_once_when_its_track_speaks_outside_the_policy():
+    """The target's track speaks in the sector for 0.3 s (too little to say where its most central talker is), pauses,
+    and speaks again from 0.6 s, 40 deg away and outside the sector, not labelled yet (the tracker gave it to someone
+    else): that is not a pause, so the target goes at once, not keep_s later."""
+    sel = TargetSelector(sector=(0.0, 20.0))
+    targets = []
+    for k in range(60):
+        t = k / 30
+        speaking = {1: None} if t < 0.3 or t >= 0.6 else {}
+        sel.observe(speaking, t)
+        targets.append(sel.update(rows(t, (1, 0.0 if t < 0.6 else 40.0, -30.0)), t))
+    assert set(targets[1:18]) == {1}  # through the pause
+    assert set(targets[18:]) == {None}
+
+
 def test_sector_prefers_its_most_central_talker_over_one_at_its_edge():
     """Two talkers in a sector of +-20 deg: the one facing the device (100 deg) and one at its edge (117 deg, the
     tracker pulls a neighbour a few degrees inwards). The edge talker is not the target while the central one has
